@@ -1,0 +1,139 @@
+"""Warehouse datasets: SQL queries from ``.sql`` files, tables written with COPY in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pandas as pd
+from kedro.io import AbstractDataset, DatasetError
+from psycopg2 import sql
+
+from cripto_platform.warehouse import copy_dataframe, create_table_for, get_engine, load_sql
+
+WriteMode = Literal["replace", "append", "replace_runs"]
+
+
+class WarehouseDatasetMixin:
+    """Shared connection handling: ``credentials: {url: ...}`` or the embedded default."""
+
+    def _init_connection(self, credentials: dict[str, Any] | None) -> None:
+        self.warehouse_url_config: str | None = (credentials or {}).get("url") or None
+
+    @property
+    def engine(self):
+        return get_engine(self.warehouse_url_config)
+
+
+class WarehouseQueryDataset(WarehouseDatasetMixin, AbstractDataset[None, pd.DataFrame]):
+    """Read-only: the result of a parameterised query kept in ``warehouse/sql/<sql_file>``.
+
+    Example::
+
+        reservations@sql:
+          type: cripto_platform.datasets.WarehouseQueryDataset
+          sql_file: reservations_extract.sql
+          credentials: warehouse
+    """
+
+    def __init__(
+        self,
+        *,
+        sql_file: str,
+        query_params: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._sql_file = sql_file
+        self._query_params = query_params or {}
+        self.metadata = metadata
+        self._init_connection(credentials)
+
+    def load(self) -> pd.DataFrame:
+        query = load_sql(self._sql_file)
+        raw = self.engine.raw_connection()
+        try:
+            with raw.cursor() as cursor:
+                cursor.execute(query, self._query_params)
+                columns = [column.name for column in cursor.description]
+                rows = cursor.fetchall()
+            raw.commit()
+        except Exception as error:
+            raw.rollback()
+            raise DatasetError(f"query '{self._sql_file}' failed: {error}".strip()) from error
+        finally:
+            raw.close()
+        return pd.DataFrame.from_records(rows, columns=columns)
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"'{self._sql_file}' is a read-only query dataset")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"sql_file": self._sql_file, "query_params": self._query_params}
+
+
+class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame, pd.DataFrame]):
+    """A warehouse table loaded with ``COPY`` inside one transaction.
+
+    ``write_mode``:
+      - ``replace``: the table holds exactly the saved rows afterwards;
+      - ``append``: rows are added;
+      - ``replace_runs``: rows whose ``run_column`` values appear in the saved data are
+        replaced, so rerunning a run replaces its own rows and keeps every other run's.
+    """
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        write_mode: WriteMode = "replace",
+        run_column: str = "run_id",
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if write_mode not in ("replace", "append", "replace_runs"):
+            raise DatasetError(
+                f"table '{table}': write_mode must be replace, append or replace_runs, got '{write_mode}'"
+            )
+        self._table = table
+        self._write_mode = write_mode
+        self._run_column = run_column
+        self.metadata = metadata
+        self._init_connection(credentials)
+
+    def load(self) -> pd.DataFrame:
+        with self.engine.connect() as connection:
+            return pd.read_sql_table(self._table, connection)
+
+    def save(self, data: pd.DataFrame) -> None:
+        if self._write_mode == "replace_runs" and self._run_column not in data.columns:
+            raise DatasetError(
+                f"table '{self._table}': write_mode replace_runs needs a '{self._run_column}' column"
+            )
+        table = sql.Identifier(self._table)
+        raw = self.engine.raw_connection()
+        try:
+            with raw.cursor() as cursor:
+                if self._write_mode == "replace":
+                    cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+                create_table_for(cursor, self._table, data)
+                if self._write_mode == "replace_runs":
+                    cursor.execute(
+                        sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                            table, sql.Identifier(self._run_column)
+                        ),
+                        (data[self._run_column].dropna().astype(str).unique().tolist(),),
+                    )
+                copy_dataframe(cursor, self._table, data)
+            raw.commit()
+        except Exception as error:
+            raw.rollback()
+            raise DatasetError(f"saving table '{self._table}' failed: {error}".strip()) from error
+        finally:
+            raw.close()
+
+    def _exists(self) -> bool:
+        with self.engine.connect() as connection:
+            return self.engine.dialect.has_table(connection, self._table)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"table": self._table, "write_mode": self._write_mode}

@@ -1,0 +1,1 @@
+"""Kedro pipelines, one package each (nodes.py + pipeline.py)."""

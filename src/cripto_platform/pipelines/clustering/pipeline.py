@@ -1,0 +1,67 @@
+"""Clustering pipeline: sample → warehouse → ETL → model selection → clusters → warehouse."""
+
+from kedro.pipeline import Node, Pipeline
+
+from cripto_platform.pipelines.clustering import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=nodes.generate_sample_reservations,
+                inputs="params:clustering.sample_data",
+                outputs="reservations@sample",
+                name="seed_sample_reservations",
+                tags=["sample_data"],
+            ),
+            Node(
+                func=nodes.clean_reservations,
+                inputs="reservations@sql",
+                outputs=["reservations_clean", "reservations_quarantine_rows"],
+                name="clean_reservations",
+            ),
+            Node(
+                func=nodes.stamp_quarantine,
+                inputs=["reservations_quarantine_rows", "run_metadata"],
+                outputs="reservations_quarantine",
+                name="quarantine_reservations",
+            ),
+            Node(
+                func=nodes.select_clustering_model,
+                inputs=["reservations_clean", "params:clustering", "run_metadata"],
+                outputs=["clustering_model", "model_selection_report"],
+                name="select_clustering_model",
+            ),
+            Node(
+                func=nodes.assign_clusters,
+                inputs=["clustering_model", "reservations_clean", "run_metadata"],
+                outputs="clustered_reservations",
+                name="assign_clusters",
+            ),
+            Node(
+                func=nodes.profile_clusters,
+                inputs=["clustered_reservations", "params:clustering"],
+                outputs="cluster_profile_report",
+                name="profile_clusters",
+            ),
+            Node(
+                func=nodes.compute_nightly_occupancy,
+                inputs=["reservations_clean", "params:clustering.occupancy"],
+                outputs="hotel_nightly_occupancy",
+                name="compute_nightly_occupancy",
+            ),
+            Node(
+                func=nodes.enrich_with_occupancy,
+                inputs=["clustered_reservations", "hotel_nightly_occupancy"],
+                outputs="reservation_clusters_history",
+                name="enrich_with_occupancy",
+            ),
+            Node(
+                func=nodes.to_warehouse_rows,
+                inputs="reservation_clusters_history",
+                outputs="reservation_clusters",
+                name="publish_reservation_clusters",
+            ),
+        ]
+    )

@@ -1,0 +1,18 @@
+"""Project settings: hooks and configuration loading."""
+
+import warnings
+
+from kedro.config import OmegaConfigLoader
+
+from cripto_platform.hooks import RunMetadataHooks, WarehouseHooks
+
+HOOKS = (RunMetadataHooks(), WarehouseHooks())
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
+
+# kedro's own use of a deprecated omegaconf call; not actionable for users of this project.
+warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)

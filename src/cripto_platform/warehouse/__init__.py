@@ -1,0 +1,25 @@
+"""The PostgreSQL warehouse: an embedded server by default, any PostgreSQL by URL."""
+
+from cripto_platform.warehouse.connection import (
+    ENV_PGDATA,
+    ENV_URL,
+    WarehouseUnavailableError,
+    check_connection,
+    get_engine,
+    resolve_url,
+    stop_embedded_server,
+)
+from cripto_platform.warehouse.loading import copy_dataframe, create_table_for, load_sql
+
+__all__ = [
+    "ENV_PGDATA",
+    "ENV_URL",
+    "WarehouseUnavailableError",
+    "check_connection",
+    "copy_dataframe",
+    "create_table_for",
+    "get_engine",
+    "load_sql",
+    "resolve_url",
+    "stop_embedded_server",
+]

@@ -1,0 +1,53 @@
+"""Bulk loading with COPY and SQL kept in ``.sql`` files."""
+
+from __future__ import annotations
+
+import io
+from importlib import resources
+
+import pandas as pd
+from psycopg2 import sql
+
+_PG_TYPES = {
+    "b": "boolean",
+    "i": "bigint",
+    "u": "bigint",
+    "f": "double precision",
+    "M": "timestamp",
+}
+
+
+def load_sql(name: str) -> str:
+    """Text of ``warehouse/sql/<name>`` (``.sql`` added when missing)."""
+    filename = name if name.endswith(".sql") else f"{name}.sql"
+    return resources.files("cripto_platform.warehouse").joinpath("sql", filename).read_text()
+
+
+def _pg_type(dtype) -> str:
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return "timestamptz"
+    kind = getattr(dtype, "kind", "O")
+    return _PG_TYPES.get(kind, "text")
+
+
+def create_table_for(cursor, table: str, frame: pd.DataFrame) -> None:
+    """``CREATE TABLE IF NOT EXISTS`` with columns typed after ``frame``'s dtypes."""
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(_pg_type(dtype)))
+        for column, dtype in frame.dtypes.items()
+    )
+    cursor.execute(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(sql.Identifier(table), columns)
+    )
+
+
+def copy_dataframe(cursor, table: str, frame: pd.DataFrame) -> int:
+    """Bulk-load ``frame`` into ``table`` with one ``COPY ... FROM STDIN``; returns rows loaded."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
+    buffer.seek(0)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    )
+    cursor.copy_expert(statement.as_string(cursor), buffer)
+    return len(frame)

@@ -1,0 +1,36 @@
+-- Clustering source (the seed's Query-Reservaciones.sql): every reservation with the
+-- columns of the Hotel Booking Demand data, oldest first so runs are reproducible.
+SELECT
+    reservation_id,
+    hotel,
+    is_canceled,
+    lead_time,
+    arrival_date_year,
+    arrival_date_month,
+    arrival_date_week_number,
+    arrival_date_day_of_month,
+    stays_in_weekend_nights,
+    stays_in_week_nights,
+    adults,
+    children,
+    babies,
+    meal,
+    country,
+    market_segment,
+    distribution_channel,
+    is_repeated_guest,
+    previous_cancellations,
+    previous_bookings_not_canceled,
+    reserved_room_type,
+    assigned_room_type,
+    booking_changes,
+    deposit_type,
+    days_in_waiting_list,
+    customer_type,
+    adr,
+    required_car_parking_spaces,
+    total_of_special_requests,
+    reservation_status,
+    reservation_status_date
+FROM reservations
+ORDER BY reservation_id
