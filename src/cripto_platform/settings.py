@@ -3,6 +3,7 @@
 import warnings
 
 from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
 
 from cripto_platform.hooks import RunMetadataHooks, WarehouseHooks
 
@@ -12,6 +13,8 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # Lets conf/cloud/globals.yml read the bucket name (CRIPTO_S3_BUCKET) once; catalogs use ${globals:...}.
+    "custom_resolvers": {"oc.env": oc.env},
 }
 
 # kedro's own use of a deprecated omegaconf call; not actionable for users of this project.
