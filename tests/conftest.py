@@ -34,3 +34,30 @@ def warehouse_engine(warehouse_url):
     from cripto_platform.warehouse import get_engine
 
     return get_engine(warehouse_url)
+
+
+@pytest.fixture
+def kedro_project(tmp_path, monkeypatch, warehouse_url):
+    """A throwaway copy of the project's conf/ and pyproject.toml, as the working directory.
+
+    Runs write their data/ there instead of the checkout; the warehouse is the session's server.
+    """
+    import shutil
+
+    shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(PROJECT_ROOT / ".telemetry", tmp_path / ".telemetry")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    return tmp_path
+
+
+def run_kedro(project_path, pipeline: str, params: dict | None = None, env: str | None = None):
+    """Run one pipeline in a fresh KedroSession, as ``kedro run --pipeline`` would."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project_path)
+    with KedroSession.create(project_path=project_path, env=env, runtime_params=params or {}) as session:
+        return session.run(pipeline_names=[pipeline])
