@@ -48,16 +48,24 @@ def kedro_project(tmp_path, monkeypatch, warehouse_url):
     (tmp_path / "conf" / "local").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copy(PROJECT_ROOT / ".telemetry", tmp_path / ".telemetry")
+    (tmp_path / "src").mkdir()  # bootstrap_project checks it exists; the package is installed
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
     return tmp_path
 
 
-def run_kedro(project_path, pipeline: str, params: dict | None = None, env: str | None = None):
+def run_kedro(project_path, pipeline: str, params: dict | None = None, env: str | None = None, **run_args):
     """Run one pipeline in a fresh KedroSession, as ``kedro run --pipeline`` would."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    nested: dict = {}
+    for dotted, value in (params or {}).items():  # "a.b.c=1" as the CLI's --params nests it
+        *parents, leaf = dotted.split(".")
+        node = nested
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
     bootstrap_project(project_path)
-    with KedroSession.create(project_path=project_path, env=env, runtime_params=params or {}) as session:
-        return session.run(pipeline_names=[pipeline])
+    with KedroSession.create(project_path=project_path, env=env, runtime_params=nested) as session:
+        return session.run(pipeline_names=[pipeline], **run_args)

@@ -1,0 +1,101 @@
+"""The warehouse module: embedded server URL, one-line errors, COPY-backed datasets."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import psycopg2
+import pytest
+from kedro.io import DatasetError
+
+from cripto_platform.datasets import WarehouseQueryDataset, WarehouseTableDataset
+from cripto_platform.sources.reservations import generate_reservations
+from cripto_platform.warehouse import WarehouseUnavailableError, check_connection
+from tests.conftest import PROJECT_ROOT
+
+UNREACHABLE = "postgresql://someone:secret@127.0.0.1:1/nowhere"
+
+
+def test_url_command_prints_a_url_clients_accept(warehouse_url):
+    env = {**os.environ}
+    env.pop("CRIPTO_WAREHOUSE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "cripto_platform.warehouse", "url"],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    url = result.stdout.strip()
+    assert url == warehouse_url
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute("select 41 + 1")
+        assert cursor.fetchone() == (42,)
+    if shutil.which("psql"):
+        out = subprocess.run(["psql", url, "-tAc", "select 'psql-ok'"], capture_output=True, text=True)
+        assert out.stdout.strip() == "psql-ok"
+
+
+def test_unreachable_server_is_one_line_naming_the_host():
+    with pytest.raises(WarehouseUnavailableError, match=r"cannot reach the warehouse at 127\.0\.0\.1:1/nowhere"):
+        check_connection(UNREACHABLE)
+    result = subprocess.run(
+        [sys.executable, "-m", "cripto_platform.warehouse", "url"],
+        capture_output=True, text=True, env={**os.environ, "CRIPTO_WAREHOUSE_URL": UNREACHABLE},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "127.0.0.1:1" in result.stderr and "secret" not in result.stderr
+
+
+def test_kedro_run_against_unreachable_server_fails_in_one_line(tmp_path):
+    kedro = shutil.which("kedro", path=os.path.dirname(sys.executable))
+    result = subprocess.run(
+        [kedro, "run", "--pipeline", "clustering"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        env={**os.environ, "CRIPTO_WAREHOUSE_URL": UNREACHABLE, "KEDRO_DISABLE_TELEMETRY": "1"},
+        timeout=120,
+    )
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: cannot reach the warehouse at 127.0.0.1:1")
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+
+
+def _frame(run_id, n):
+    return pd.DataFrame({"run_id": run_id, "value": range(n), "at": pd.Timestamp("2024-05-01 10:00")})
+
+
+def test_replace_runs_keeps_other_runs(warehouse_url):
+    dataset = WarehouseTableDataset(
+        table="runs_demo", write_mode="replace_runs", credentials={"url": warehouse_url}
+    )
+    dataset.save(_frame("a", 3))
+    dataset.save(_frame("b", 2))
+    dataset.save(_frame("a", 4))  # rerun of run a replaces only a's rows
+    loaded = dataset.load()
+    assert loaded.groupby("run_id").size().to_dict() == {"a": 4, "b": 2}
+    assert loaded["at"].iloc[0] == pd.Timestamp("2024-05-01 10:00")
+
+
+def test_failed_save_leaves_the_table_as_it_was(warehouse_url):
+    dataset = WarehouseTableDataset(table="atomic_demo", write_mode="replace", credentials={"url": warehouse_url})
+    dataset.save(_frame("a", 3))
+    broken = _frame("b", 2).astype({"value": object})
+    broken.loc[1, "value"] = "not a number"  # COPY fails half-way through
+    appended = WarehouseTableDataset(table="atomic_demo", write_mode="append", credentials={"url": warehouse_url})
+    with pytest.raises(DatasetError, match="saving table 'atomic_demo' failed"):
+        appended.save(broken)
+    assert len(dataset.load()) == 3
+
+
+def test_replace_runs_requires_the_run_column(warehouse_url):
+    dataset = WarehouseTableDataset(table="runs_demo", write_mode="replace_runs", credentials={"url": warehouse_url})
+    with pytest.raises(DatasetError, match="needs a 'run_id' column"):
+        dataset.save(pd.DataFrame({"value": [1]}))
+
+
+def test_query_dataset_reads_the_sql_file(warehouse_url):
+    sample = generate_reservations(20, seed=1)
+    WarehouseTableDataset(table="reservations", credentials={"url": warehouse_url}).save(sample)
+    loaded = WarehouseQueryDataset(sql_file="reservations_extract.sql", credentials={"url": warehouse_url}).load()
+    assert len(loaded) == 20 and loaded["reservation_id"].is_monotonic_increasing
