@@ -5,6 +5,8 @@ For each size and algorithm, a fresh subprocess generates and cleans the reserva
 
 - ``sampled`` (the project's way): fit on ``fit_sample_size`` rows; KMeans/GMM are refitted on all
   rows, DBSCAN/agglomerative assign the rest with k-NN, exactly as ``select_clustering_model`` does;
+- ``all_candidates``: the whole default selection (every candidate and grid point of
+  ``parameters_clustering.yml``) with the sampled strategy, as ``kedro run`` does it;
 - ``full`` (the alternative): fit the algorithm on every row. Quadratic methods are only tried up to
   ``--full-cap`` rows: agglomerative ward needs an n x n distance matrix (200k rows = 320 GB).
 
@@ -32,7 +34,8 @@ ALGORITHMS = {
     "dbscan": {"eps": 1.5, "min_samples": 10},
     "agglomerative": {"n_clusters": 4, "linkage": "ward"},
 }
-QUADRATIC = {"dbscan", "agglomerative"}
+ALL = "all_candidates"
+QUADRATIC = {"dbscan", "agglomerative", ALL}
 
 
 def _rss_mb() -> float:
@@ -46,12 +49,15 @@ def measure(algorithm: str, rows: int, strategy: str) -> dict:
     from cripto_platform.sources.reservations import generate_reservations
 
     clean, _ = nodes.clean_reservations(generate_reservations(rows, seed=11))
-    spec = PARAMS["model_selection"]["candidates"][algorithm]
-    selection = {
-        **PARAMS["model_selection"],
-        "candidates": {algorithm: {"class": spec["class"], "grid": {k: [v] for k, v in ALGORITHMS[algorithm].items()}}},
-        "selection": {"metric": "silhouette", "min_clusters": 1, "max_noise_fraction": 1.0},
-    }
+    if algorithm == ALL:  # the whole default model selection: every candidate and grid point
+        selection = dict(PARAMS["model_selection"])
+    else:
+        spec = PARAMS["model_selection"]["candidates"][algorithm]
+        selection = {
+            **PARAMS["model_selection"],
+            "candidates": {algorithm: {"class": spec["class"], "grid": {k: [v] for k, v in ALGORITHMS[algorithm].items()}}},
+            "selection": {"metric": "silhouette", "min_clusters": 1, "max_noise_fraction": 1.0},
+        }
     if strategy == "full":
         selection["fit_sample_size"] = rows
         selection["score_sample_size"] = min(rows, PARAMS["model_selection"]["score_sample_size"])
@@ -77,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000, 50000, 200000])
     parser.add_argument("--full-cap", type=int, default=20000, help="largest full fit tried for quadratic methods")
+    parser.add_argument("--algorithms", nargs="+", default=[*ALGORITHMS, ALL])
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -88,7 +95,7 @@ def main() -> None:
     print(f"fit_sample_size={PARAMS['model_selection']['fit_sample_size']}")
     print("| algorithm | rows | sampled s | sampled extra MB | full s | full extra MB | full/sampled time |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for algorithm in ALGORITHMS:
+    for algorithm in args.algorithms:
         for rows in args.sizes:
             sampled = run_child(algorithm, rows, "sampled")
             if algorithm in QUADRATIC and rows > args.full_cap:
