@@ -8,7 +8,7 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from psycopg2 import sql
 
-from cripto_platform.warehouse import copy_dataframe, create_table_for, get_engine, load_sql
+from cripto_platform.warehouse import copy_dataframe, create_table_for, get_engine, load_sql, transaction
 
 WriteMode = Literal["replace", "append", "replace_runs"]
 
@@ -50,18 +50,13 @@ class WarehouseQueryDataset(WarehouseDatasetMixin, AbstractDataset[None, pd.Data
 
     def load(self) -> pd.DataFrame:
         query = load_sql(self._sql_file)
-        raw = self.engine.raw_connection()
         try:
-            with raw.cursor() as cursor:
+            with transaction(self.warehouse_url_config) as cursor:
                 cursor.execute(query, self._query_params)
                 columns = [column.name for column in cursor.description]
                 rows = cursor.fetchall()
-            raw.commit()
         except Exception as error:
-            raw.rollback()
             raise DatasetError(f"query '{self._sql_file}' failed: {error}".strip()) from error
-        finally:
-            raw.close()
         return pd.DataFrame.from_records(rows, columns=columns)
 
     def save(self, data: None) -> None:
@@ -110,9 +105,8 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
                 f"table '{self._table}': write_mode replace_runs needs a '{self._run_column}' column"
             )
         table = sql.Identifier(self._table)
-        raw = self.engine.raw_connection()
         try:
-            with raw.cursor() as cursor:
+            with transaction(self.warehouse_url_config) as cursor:
                 if self._write_mode == "replace":
                     cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
                 create_table_for(cursor, self._table, data)
@@ -124,12 +118,8 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
                         (data[self._run_column].dropna().astype(str).unique().tolist(),),
                     )
                 copy_dataframe(cursor, self._table, data)
-            raw.commit()
         except Exception as error:
-            raw.rollback()
             raise DatasetError(f"saving table '{self._table}' failed: {error}".strip()) from error
-        finally:
-            raw.close()
 
     def _exists(self) -> bool:
         with self.engine.connect() as connection:

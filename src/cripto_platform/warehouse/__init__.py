@@ -8,6 +8,7 @@ from cripto_platform.warehouse.connection import (
     get_engine,
     resolve_url,
     stop_embedded_server,
+    transaction,
 )
 from cripto_platform.warehouse.loading import copy_dataframe, create_table_for, load_sql
 
@@ -22,4 +23,5 @@ __all__ = [
     "load_sql",
     "resolve_url",
     "stop_embedded_server",
+    "transaction",
 ]

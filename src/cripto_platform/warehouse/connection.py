@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -88,6 +90,21 @@ def get_engine(url: str | None = None) -> Engine:
             )
             _engines[resolved] = engine
     return engine
+
+
+@contextmanager
+def transaction(url: str | None = None) -> Iterator:
+    """A psycopg2 cursor inside one transaction: committed on success, rolled back on any error."""
+    raw = get_engine(url).raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            yield cursor
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
 
 
 def check_connection(url: str | None = None) -> None:
