@@ -69,3 +69,43 @@ def run_kedro(project_path, pipeline: str, params: dict | None = None, env: str 
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env, runtime_params=nested) as session:
         return session.run(pipeline_names=[pipeline], **run_args)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 HTTP endpoint (moto's server) on 127.0.0.1, found by the standard AWS variables."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    settings = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    previous = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    yield endpoint
+    server.stop()
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch, request):
+    """A fresh, empty bucket on the local endpoint, exported as CRIPTO_S3_BUCKET."""
+    import re
+
+    import boto3
+
+    name = re.sub(r"[^a-z0-9-]", "-", f"test-{request.node.name.lower()}")[:63].strip("-")
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket=name)
+    monkeypatch.setenv("CRIPTO_S3_BUCKET", name)
+    return name
