@@ -1,0 +1,421 @@
+"""Payments warehouse datasets: the SCD2 merge, the companies dimension, watermarks, the landing bucket.
+
+The SCD type 2 merge (``merge_payments_scd2``) runs in ONE transaction, one set-based statement per
+step, each kept in ``warehouse/sql/payments_*.sql``:
+
+1. ``payments_stage``: a TEMP staging table (no WAL, dropped at commit), filled with COPY;
+2. ``payments_classify``: one LEFT JOIN of the staged rows against the current rows labels each
+   row ``new``, ``changed`` or ``unchanged`` by comparing a stored md5 row hash;
+3. ``payments_close_changed``: closes the current versions of changed keys by ``ctid``;
+4. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
+5. ``payments_insert_versions``: inserts a current version for new and changed keys;
+6. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
+
+A failure at any step rolls all of it back: the table and the watermark stay as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import fsspec
+import pandas as pd
+from kedro.io import AbstractDataset, DatasetError
+from psycopg2 import sql
+
+from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
+from cripto_platform.warehouse import copy_dataframe, load_sql, transaction
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_COLUMNS = [
+    "payment_id", "company_code", "external_client_id", "status", "amount",
+    "payment_at", "created_at", "updated_at",
+]
+KEY = ["payment_id", "company_code"]
+COMPARED = ["payment_at", "status", "amount", "external_client_id"]
+MISSING_KEYS = ("ignore", "invalidate")
+COMPANY_COLUMNS = ["company_code", "company_id", "name", "category", "created_at", "updated_at"]
+
+
+def _statement(name: str, **identifiers: str) -> sql.Composed:
+    return sql.SQL(load_sql(name)).format(**{key: sql.Identifier(value) for key, value in identifiers.items()})
+
+
+def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: str) -> None:
+    """Create the SCD2 table, its partial unique index and the control tables when missing."""
+    cursor.execute(
+        _statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
+                   watermarks=watermarks, merge_log=merge_log)
+    )
+
+
+def _check_batch(rows: pd.DataFrame, table: str) -> None:
+    missing = [column for column in PAYMENT_COLUMNS if column not in rows.columns]
+    if missing:
+        raise DatasetError(f"merge into '{table}': batch lacks columns {missing}; expected {PAYMENT_COLUMNS}")
+    null_keys = rows[KEY].isna().any(axis=1)
+    if null_keys.any():
+        raise DatasetError(
+            f"merge into '{table}': {int(null_keys.sum())} row(s) have a null key {KEY}, "
+            f"first at batch row {int(null_keys.to_numpy().argmax())}; quarantine them before the merge"
+        )
+    duplicated = rows.duplicated(KEY)
+    if duplicated.any():
+        first = rows.loc[duplicated, KEY].iloc[0].to_dict()
+        raise DatasetError(
+            f"merge into '{table}': {int(duplicated.sum())} duplicate key(s) in the batch, e.g. {first}; "
+            "resolve duplicates before the merge"
+        )
+
+
+def merge_payments_scd2(
+    cursor,
+    rows: pd.DataFrame,
+    *,
+    effective_at: str | pd.Timestamp,
+    batch_id: str,
+    run_id: str | None = None,
+    missing_keys: str = "ignore",
+    watermark: str | pd.Timestamp | None = None,
+    watermark_name: str = "payments",
+    duplicates: int = 0,
+    quarantined: int = 0,
+    table: str = "payments_l0",
+    watermark_table: str = "etl_watermarks",
+    merge_log_table: str = "etl_merge_log",
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """SCD2-merge ``rows`` (one row per key) into ``table`` on ``cursor``'s transaction; returns counts.
+
+    ``on_step(name)`` is called after each step (timings in the debug log; tests inject failures).
+    """
+    if missing_keys not in MISSING_KEYS:
+        raise DatasetError(f"merge into '{table}': missing_keys must be one of {MISSING_KEYS}, got {missing_keys!r}")
+    _check_batch(rows, table)
+    suffix = uuid.uuid4().hex[:8]
+    names = {"payments": table, "stage": f"{table}_stage_{suffix}", "classified": f"{table}_classified_{suffix}"}
+    params = {"effective_at": pd.Timestamp(effective_at).to_pydatetime(), "batch_id": batch_id, "run_id": run_id}
+    timings: dict[str, float] = {}
+
+    def step(name: str, started: float) -> None:
+        timings[name] = time.perf_counter() - started
+        if on_step is not None:
+            on_step(name)
+
+    started = time.perf_counter()
+    ensure_payments_tables(cursor, table, watermark_table, merge_log_table)
+    # Serialise merges into this table (readers are not blocked); ctids stay valid until commit.
+    cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(table)))
+    # Durability of this commit may lag a crash by < 1s; the watermark is in the same commit, so a
+    # lost commit is simply re-read on the next run. Atomicity and consistency are unaffected.
+    cursor.execute("SET LOCAL synchronous_commit = off")
+    cursor.execute("SET LOCAL TimeZone = 'UTC'")  # COPY writes UTC timestamps without an offset
+    step("prepare", started)
+
+    started = time.perf_counter()
+    cursor.execute(_statement("payments_stage", stage=names["stage"]))
+    copy_dataframe(cursor, names["stage"], rows[PAYMENT_COLUMNS])
+    step("stage", started)
+
+    started = time.perf_counter()
+    cursor.execute(_statement("payments_classify", **names))
+    cursor.execute(sql.SQL("SELECT action, count(*) FROM {} GROUP BY action").format(sql.Identifier(names["classified"])))
+    actions = dict(cursor.fetchall())
+    step("classify", started)
+
+    started = time.perf_counter()
+    cursor.execute(_statement("payments_close_changed", **names), params)
+    closed = cursor.rowcount
+    step("close_changed", started)
+
+    invalidated = 0
+    if missing_keys == "invalidate":
+        started = time.perf_counter()
+        cursor.execute(_statement("payments_invalidate_missing", **names), params)
+        invalidated = cursor.rowcount
+        step("invalidate_missing", started)
+
+    started = time.perf_counter()
+    cursor.execute(_statement("payments_insert_versions", **names), params)
+    inserted = cursor.rowcount
+    step("insert_versions", started)
+
+    counts = {
+        "table_name": table,
+        "batch_id": batch_id,
+        "run_id": run_id,
+        "effective_at": params["effective_at"],
+        "watermark": pd.Timestamp(watermark).to_pydatetime() if watermark is not None else None,
+        "missing_keys": missing_keys,
+        "staged": len(rows),
+        "inserted_new": int(actions.get("new", 0)),
+        "inserted_changed": int(actions.get("changed", 0)),
+        "closed_changed": int(closed),
+        "unchanged": int(actions.get("unchanged", 0)),
+        "invalidated": int(invalidated),
+        "duplicates": int(duplicates),
+        "quarantined": int(quarantined),
+    }
+    if inserted != counts["inserted_new"] + counts["inserted_changed"] or closed != counts["inserted_changed"]:
+        raise DatasetError(
+            f"merge into '{table}': inconsistent counts (inserted {inserted}, closed {closed}, classified {actions}); "
+            "rolled back"
+        )
+    started = time.perf_counter()
+    if watermark is not None:
+        cursor.execute(
+            _statement("payments_advance_watermark", watermarks=watermark_table),
+            {"name": watermark_name, "last_update": counts["watermark"], "run_id": run_id},
+        )
+    cursor.execute(_statement("payments_log_merge", merge_log=merge_log_table), counts)
+    step("advance_watermark", started)
+    logger.debug("merge into %s step timings: %s", table, {k: round(v, 3) for k, v in timings.items()})
+    return counts
+
+
+class PaymentsSCD2Dataset(WarehouseDatasetMixin, AbstractDataset[dict, pd.DataFrame]):
+    """``save`` SCD2-merges a batch and advances the watermark in one transaction; ``load`` is the merge log.
+
+    The saved value is a dict (built by the ``build_payments_merge`` node)::
+
+        {"rows": DataFrame (one row per key), "batch_id": str, "run_id": str, "effective_at": ts,
+         "watermark": ts, "missing_keys": "ignore" | "invalidate", "duplicates": int, "quarantined": int}
+
+    Example::
+
+        payments_l0@scd2:
+          type: cripto_platform.datasets.PaymentsSCD2Dataset
+          table: payments_l0
+          credentials: warehouse
+    """
+
+    def __init__(
+        self,
+        *,
+        table: str = "payments_l0",
+        watermark_table: str = "etl_watermarks",
+        watermark_name: str = "payments",
+        merge_log_table: str = "etl_merge_log",
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._table = table
+        self._watermark_table = watermark_table
+        self._watermark_name = watermark_name
+        self._merge_log_table = merge_log_table
+        self.metadata = metadata
+        self._init_connection(credentials)
+        self.on_step: Callable[[str], None] | None = None  # tests inject failures here
+
+    def save(self, data: dict) -> None:
+        if not isinstance(data, dict) or "rows" not in data:
+            raise DatasetError(f"'{self._table}': expected a merge batch dict with 'rows', got {type(data).__name__}")
+        started = time.perf_counter()
+        with transaction(self.warehouse_url_config) as cursor:
+            counts = merge_payments_scd2(
+                cursor,
+                data["rows"],
+                effective_at=data["effective_at"],
+                batch_id=data["batch_id"],
+                run_id=data.get("run_id"),
+                missing_keys=data.get("missing_keys", "ignore"),
+                watermark=data.get("watermark"),
+                watermark_name=self._watermark_name,
+                duplicates=data.get("duplicates", 0),
+                quarantined=data.get("quarantined", 0),
+                table=self._table,
+                watermark_table=self._watermark_table,
+                merge_log_table=self._merge_log_table,
+                on_step=self.on_step,
+            )
+        logger.info(
+            "merged %d payments into '%s' in %.2fs: %d new, %d changed (closed %d), %d unchanged, "
+            "%d invalidated; watermark '%s' -> %s",
+            counts["staged"], self._table, time.perf_counter() - started, counts["inserted_new"],
+            counts["inserted_changed"], counts["closed_changed"], counts["unchanged"], counts["invalidated"],
+            self._watermark_name, counts["watermark"],
+        )
+
+    def load(self) -> pd.DataFrame:
+        query = sql.SQL("SELECT * FROM {} WHERE table_name = %s ORDER BY merged_at").format(
+            sql.Identifier(self._merge_log_table)
+        )
+        with transaction(self.warehouse_url_config) as cursor:
+            ensure_payments_tables(cursor, self._table, self._watermark_table, self._merge_log_table)
+            cursor.execute(query, (self._table,))
+            columns = [column.name for column in cursor.description]
+            return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"table": self._table, "watermark": f"{self._watermark_table}.{self._watermark_name}"}
+
+
+class EtlWatermarkDataset(WarehouseDatasetMixin, AbstractDataset[dict, dict]):
+    """One row of the ETL control table: ``{"name", "last_update" (ISO or None), "run_id"}``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        table: str = "etl_watermarks",
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._name = name
+        self._table = table
+        self.metadata = metadata
+        self._init_connection(credentials)
+
+    def _ensure(self, cursor) -> None:
+        cursor.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, last_update timestamptz NOT NULL, "
+                "run_id text, recorded_at timestamptz NOT NULL DEFAULT now())"
+            ).format(sql.Identifier(self._table))
+        )
+
+    def load(self) -> dict:
+        with transaction(self.warehouse_url_config) as cursor:
+            self._ensure(cursor)
+            cursor.execute(
+                sql.SQL("SELECT last_update, run_id FROM {} WHERE name = %s").format(sql.Identifier(self._table)),
+                (self._name,),
+            )
+            row = cursor.fetchone()
+        last = pd.Timestamp(row[0]).tz_convert("UTC").isoformat() if row else None
+        return {"name": self._name, "table": self._table, "last_update": last, "run_id": row[1] if row else None}
+
+    def save(self, data: dict) -> None:
+        if not data.get("last_update"):
+            raise DatasetError(f"watermark '{self._table}.{self._name}': 'last_update' is required")
+        with transaction(self.warehouse_url_config) as cursor:
+            self._ensure(cursor)
+            cursor.execute(
+                _statement("payments_advance_watermark", watermarks=self._table),
+                {"name": self._name, "last_update": pd.Timestamp(data["last_update"]).to_pydatetime(),
+                 "run_id": data.get("run_id")},
+            )
+
+    def _describe(self) -> dict[str, Any]:
+        return {"table": self._table, "name": self._name}
+
+
+class CompaniesDimensionDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame, pd.DataFrame]):
+    """The companies dimension: ``save`` upserts on ``company_code`` (COPY + one INSERT .. ON CONFLICT)
+    and records the companies' last update in the watermark table, in one transaction."""
+
+    def __init__(
+        self,
+        *,
+        table: str = "companies_l0",
+        watermark_table: str = "etl_watermarks",
+        watermark_name: str = "companies",
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._table = table
+        self._watermark_table = watermark_table
+        self._watermark_name = watermark_name
+        self.metadata = metadata
+        self._init_connection(credentials)
+
+    def _ensure(self, cursor) -> None:
+        cursor.execute(_statement("payments_companies_ddl", companies=self._table))
+        EtlWatermarkDataset(name=self._watermark_name, table=self._watermark_table)._ensure(cursor)
+
+    def save(self, data: pd.DataFrame) -> None:
+        missing = [column for column in COMPANY_COLUMNS if column not in data.columns]
+        if missing:
+            raise DatasetError(f"table '{self._table}': companies lack columns {missing}; expected {COMPANY_COLUMNS}")
+        stage = f"{self._table}_stage_{uuid.uuid4().hex[:8]}"
+        with transaction(self.warehouse_url_config) as cursor:
+            self._ensure(cursor)
+            cursor.execute("SET LOCAL TimeZone = 'UTC'")  # COPY writes UTC timestamps without an offset
+            cursor.execute(
+                sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                    sql.Identifier(stage), sql.SQL(", ").join(map(sql.Identifier, COMPANY_COLUMNS)),
+                    sql.Identifier(self._table),
+                )
+            )
+            copy_dataframe(cursor, stage, data[COMPANY_COLUMNS])
+            cursor.execute(_statement("payments_companies_upsert", companies=self._table, stage=stage))
+            changed = cursor.rowcount
+            last_update = pd.to_datetime(data["updated_at"], utc=True).max()
+            if pd.notna(last_update):
+                cursor.execute(
+                    _statement("payments_advance_watermark", watermarks=self._watermark_table),
+                    {"name": self._watermark_name, "last_update": last_update.to_pydatetime(), "run_id": None},
+                )
+        logger.info("upserted %d companies into '%s' (%d inserted or changed); last update %s",
+                    len(data), self._table, changed, last_update)
+
+    def load(self) -> pd.DataFrame:
+        with transaction(self.warehouse_url_config) as cursor:
+            self._ensure(cursor)
+            cursor.execute(sql.SQL("SELECT * FROM {} ORDER BY company_code").format(sql.Identifier(self._table)))
+            columns = [column.name for column in cursor.description]
+            return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"table": self._table}
+
+
+class LandingBucketDataset(AbstractDataset[dict, dict]):
+    """The landing bucket (a local folder or an ``s3://`` bucket).
+
+    ``load`` -> ``{"location", "bucket", "exists"}``; ``save({"create": bool})`` creates it when
+    allowed, and fails naming the bucket when it is still missing.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._path = str(path).rstrip("/")
+        protocol, stripped = fsspec.core.split_protocol(self._path)
+        self._protocol = protocol or "file"
+        self._fs = fsspec.filesystem(self._protocol, **(credentials or {}), **(fs_args or {}))
+        # An object store's "bucket" is its first path element; locally it is the folder itself.
+        self._bucket = stripped.split("/")[0] if self._protocol in ("s3", "s3a", "gs", "gcs", "abfs") else stripped
+        self.metadata = metadata
+
+    @property
+    def _bucket_uri(self) -> str:
+        return f"{self._protocol}://{self._bucket}" if self._protocol != "file" else self._bucket
+
+    def _exists(self) -> bool:
+        try:
+            return bool(self._fs.exists(self._bucket))
+        except PermissionError:
+            return True  # listing refused but the bucket answered
+
+    def load(self) -> dict:
+        return {"location": self._path, "bucket": self._bucket_uri, "exists": self._exists()}
+
+    def save(self, data: dict) -> None:
+        if self._exists():
+            return
+        if not data.get("create"):
+            raise DatasetError(
+                f"landing bucket '{self._bucket_uri}' does not exist; create it or set "
+                "payments.landing.create_bucket_if_missing: true"
+            )
+        if self._protocol == "file":
+            self._fs.makedirs(self._bucket, exist_ok=True)
+        else:
+            self._fs.mkdir(self._bucket)
+        if not self._exists():
+            raise DatasetError(f"landing bucket '{self._bucket_uri}' could not be created")
+        logger.info("created landing bucket '%s'", self._bucket_uri)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path}

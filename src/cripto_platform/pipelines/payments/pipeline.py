@@ -1,0 +1,97 @@
+"""Payments pipeline: bucket → companies → watermark window → batch → landing → SCD2 merge → index."""
+
+from kedro.pipeline import Node, Pipeline
+
+from cripto_platform.pipelines.payments import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=nodes.check_landing_bucket,
+                inputs=["payments_landing_status", "params:payments.landing"],
+                outputs="payments_landing_bucket",
+                name="check_landing_bucket",
+            ),
+            Node(
+                func=nodes.fetch_companies,
+                inputs=["params:payments.source", "params:payments.sample_data"],
+                outputs="companies_raw",
+                name="fetch_companies",
+            ),
+            Node(
+                func=nodes.prepare_companies,
+                inputs="companies_raw",
+                outputs="companies_l0",
+                name="upsert_companies",
+            ),
+            Node(
+                func=nodes.compute_payments_window,
+                inputs=["payments_watermark", "params:payments", "run_metadata"],
+                outputs="payments_window",
+                name="compute_payments_window",
+            ),
+            Node(
+                func=nodes.fetch_payments_batch,
+                inputs=["payments_window", "params:payments.source", "params:payments.sample_data"],
+                outputs="payments_batch_raw",
+                name="fetch_payments_batch",
+            ),
+            Node(
+                func=nodes.land_payments_batch,
+                inputs=["payments_batch_raw", "payments_window", "payments_landing_bucket", "run_metadata"],
+                outputs="payments_landing",
+                name="land_payments_batch",
+            ),
+            Node(
+                func=nodes.validate_payments_batch,
+                inputs=["payments_batch_raw", "companies_l0"],
+                outputs=["payments_batch_valid", "payments_quarantine_rows"],
+                name="validate_payments_batch",
+            ),
+            Node(
+                func=nodes.stamp_payments_quarantine,
+                inputs=["payments_quarantine_rows", "run_metadata"],
+                outputs="payments_quarantine",
+                name="quarantine_payments",
+            ),
+            Node(
+                func=nodes.deduplicate_payments,
+                inputs="payments_batch_valid",
+                outputs=["payments_batch", "payments_batch_duplicates"],
+                name="deduplicate_payments",
+            ),
+            Node(
+                func=nodes.build_payments_merge,
+                inputs=[
+                    "payments_batch",
+                    "payments_window",
+                    "params:payments.merge",
+                    "run_metadata",
+                    "payments_quarantine_rows",
+                    "payments_batch_duplicates",
+                ],
+                outputs="payments_l0@scd2",
+                name="merge_payments_scd2",
+            ),
+            Node(
+                func=nodes.report_payments_merge,
+                inputs=["payments_l0@scd2", "run_metadata"],
+                outputs="payments_merge_report",
+                name="report_payments_merge",
+            ),
+            Node(
+                func=nodes.extract_payments_index,
+                inputs=["payments_l0@current", "payments_window", "params:payments.index"],
+                outputs="payments_index_candidate",
+                name="extract_payments_index",
+            ),
+            Node(
+                func=nodes.validate_payments_index,
+                inputs=["payments_index_candidate", "payments_window", "params:payments.index"],
+                outputs="payments_index",
+                name="validate_payments_index",
+            ),
+        ]
+    )

@@ -1,0 +1,46 @@
+-- Payments as an SCD type 2 table (dbt snapshot "check" strategy), the companies dimension and
+-- the ETL control tables. Identifiers in braces are filled in by the caller (psycopg2.sql).
+CREATE TABLE IF NOT EXISTS {payments} (
+    payment_id          bigint      NOT NULL,
+    company_code        text        NOT NULL,
+    external_client_id  text,
+    status              text,
+    amount              numeric(14, 2),
+    payment_at          timestamptz,
+    created_at          timestamptz,
+    updated_at          timestamptz,
+    row_hash            uuid        NOT NULL,  -- md5 of the compared columns (payments_classify.sql)
+    is_current          boolean     NOT NULL,
+    start_date          timestamptz NOT NULL,  -- effective time of the batch that wrote this version
+    end_date            timestamptz,           -- effective time of the batch that closed it; NULL while current
+    batch_id            text        NOT NULL,
+    run_id              text
+);
+-- One current row per key; it also serves the classifying join.
+CREATE UNIQUE INDEX IF NOT EXISTS {payments_current_key}
+    ON {payments} (payment_id, company_code) WHERE is_current;
+
+CREATE TABLE IF NOT EXISTS {watermarks} (
+    name         text        PRIMARY KEY,
+    last_update  timestamptz NOT NULL,
+    run_id       text,
+    recorded_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS {merge_log} (
+    table_name        text        NOT NULL,
+    batch_id          text        NOT NULL,
+    run_id            text,
+    effective_at      timestamptz NOT NULL,
+    watermark         timestamptz,
+    missing_keys      text        NOT NULL,
+    staged            bigint      NOT NULL,
+    inserted_new      bigint      NOT NULL,
+    inserted_changed  bigint      NOT NULL,
+    closed_changed    bigint      NOT NULL,
+    unchanged         bigint      NOT NULL,
+    invalidated       bigint      NOT NULL,
+    duplicates        bigint      NOT NULL,
+    quarantined       bigint      NOT NULL,
+    merged_at         timestamptz NOT NULL DEFAULT clock_timestamp()
+);
