@@ -1,5 +1,6 @@
 """Custom Kedro datasets where kedro-datasets has none."""
 
+from cripto_platform.datasets.lake import BytesDataset, LakeRootDataset, LakeTableDataset
 from cripto_platform.datasets.payments import (
     CompaniesDimensionDataset,
     EtlWatermarkDataset,
@@ -7,8 +8,13 @@ from cripto_platform.datasets.payments import (
     PaymentsSCD2Dataset,
 )
 from cripto_platform.datasets.warehouse import WarehouseQueryDataset, WarehouseTableDataset
+from cripto_platform.datasets.warehouse_schema import WarehouseSchemaDataset
 
 __all__ = [
+    "BytesDataset",
+    "LakeRootDataset",
+    "LakeTableDataset",
+    "WarehouseSchemaDataset",
     "CompaniesDimensionDataset",
     "EtlWatermarkDataset",
     "LandingBucketDataset",

@@ -1,0 +1,206 @@
+"""Lake datasets for the ingestion zones: raw bytes, versioned partitioned parquet tables, the lake root.
+
+Layout: ``{zone}/{source}/{version-yyyymmdd}/{table}/<partition>=<value>/part-*.parquet``. A version is
+written only by saving it explicitly; earlier versions are never touched, so they stay readable.
+Paths may be local or ``s3://`` (fsspec/s3fs; the endpoint comes from ``AWS_ENDPOINT_URL``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+from fsspec.core import url_to_fs
+from kedro.io import AbstractDataset, DatasetError
+from pyarrow.fs import FSSpecHandler, LocalFileSystem, PyFileSystem
+
+VERSION_PATTERN = re.compile(r"^\d{8}$")
+
+
+def _arrow_fs(fs: fsspec.AbstractFileSystem):
+    """A pyarrow filesystem for ``fs`` (native for local paths, wrapped fsspec otherwise)."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return LocalFileSystem() if protocol in ("file", "local") else PyFileSystem(FSSpecHandler(fs))
+
+
+def write_partitioned(
+    data: pd.DataFrame | pa.Table,
+    path: str,
+    partition_cols: list[str] | None = None,
+    compression: str = "zstd",
+    fs: fsspec.AbstractFileSystem | None = None,
+) -> None:
+    """Write ``data`` as hive-partitioned compressed parquet under ``path``, replacing what was there."""
+    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    fs, root = (fs, path) if fs is not None else url_to_fs(path)
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+    fs.makedirs(root, exist_ok=True)
+    fmt = ds.ParquetFileFormat()
+    ds.write_dataset(
+        table,
+        root,
+        format=fmt,
+        partitioning=partition_cols or None,
+        partitioning_flavor="hive" if partition_cols else None,
+        filesystem=_arrow_fs(fs),
+        file_options=fmt.make_write_options(compression=compression),
+        existing_data_behavior="overwrite_or_ignore",
+        basename_template="part-{i}.parquet",
+        max_rows_per_group=1 << 20,
+    )
+
+
+class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
+    """One processed table under ``{path}/{version}/{table}/`` as partitioned, compressed parquet.
+
+    ``save({"20261126": frame})`` writes that version (a dict, as ``PartitionedDataset`` takes, so the
+    node decides the version). ``load()`` returns the newest version, or ``load_version`` when set;
+    with ``missing_ok`` and no version yet it returns an empty frame.
+
+    Example::
+
+        kaggle_credit_risk:
+          type: cripto_platform.datasets.LakeTableDataset
+          path: data/03_primary/kaggle
+          table: credit_risk
+          partition_cols: [loan_intent]
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        table: str,
+        partition_cols: list[str] | None = None,
+        compression: str = "zstd",
+        load_version: str | None = None,
+        missing_ok: bool = False,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._path = path.rstrip("/")
+        self._table = table
+        self._partition_cols = list(partition_cols or [])
+        self._compression = compression
+        self._load_version = str(load_version) if load_version else None
+        self._missing_ok = missing_ok
+        self._fs, self._root = url_to_fs(self._path, **(fs_args or {}))
+        self.metadata = metadata
+
+    def versions(self) -> list[str]:
+        """Versions (yyyymmdd) holding this table, oldest first."""
+        self._fs.invalidate_cache()
+        if not self._fs.exists(self._root):
+            return []
+        found = []
+        for entry in self._fs.ls(self._root, detail=False):
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if VERSION_PATTERN.match(name) and self._fs.exists(f"{self._root}/{name}/{self._table}"):
+                found.append(name)
+        return sorted(found)
+
+    def table_path(self, version: str) -> str:
+        return f"{self._root}/{version}/{self._table}"
+
+    def load(self) -> pd.DataFrame:
+        versions = self.versions()
+        version = self._load_version or (versions[-1] if versions else None)
+        if version is None or version not in versions:
+            if self._missing_ok and self._load_version is None:
+                return pd.DataFrame()
+            raise DatasetError(
+                f"table '{self._table}': no version {version or ''} under '{self._path}' "
+                f"(available: {versions or 'none'})"
+            )
+        dataset = ds.dataset(
+            self.table_path(version),
+            filesystem=_arrow_fs(self._fs),
+            format="parquet",
+            partitioning="hive" if self._partition_cols else None,
+        )
+        return dataset.to_table().to_pandas()
+
+    def save(self, data: dict[str, Any]) -> None:
+        if not isinstance(data, dict):
+            raise DatasetError(
+                f"table '{self._table}': save a dict {{version: frame}}, got {type(data).__name__}"
+            )
+        for version, frame in data.items():
+            if not VERSION_PATTERN.match(str(version)):
+                raise DatasetError(f"table '{self._table}': version '{version}' is not yyyymmdd")
+            columns = frame.column_names if isinstance(frame, pa.Table) else list(frame.columns)
+            missing = [c for c in self._partition_cols if c not in columns]
+            if missing:
+                raise DatasetError(f"table '{self._table}': partition column(s) {missing} not in the data")
+            write_partitioned(
+                frame, self.table_path(str(version)), self._partition_cols, self._compression, self._fs
+            )
+
+    def _exists(self) -> bool:
+        return bool(self.versions())
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path, "table": self._table, "partition_cols": self._partition_cols}
+
+
+class BytesDataset(AbstractDataset[bytes, bytes]):
+    """A file's bytes exactly as received (the raw zone); use it under ``PartitionedDataset``."""
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        fs_args: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = filepath
+        self._fs, self._path = url_to_fs(filepath, **(fs_args or {}), **(credentials or {}))
+        self.metadata = metadata
+
+    def load(self) -> bytes:
+        with self._fs.open(self._path, "rb") as handle:
+            return handle.read()
+
+    def save(self, data: bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        parent = self._path.rsplit("/", 1)[0]
+        self._fs.makedirs(parent, exist_ok=True)
+        with self._fs.open(self._path, "wb") as handle:
+            handle.write(data)
+
+    def _exists(self) -> bool:
+        return self._fs.exists(self._path)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath}
+
+
+class LakeRootDataset(AbstractDataset[None, dict[str, Any]]):
+    """Read-only: where the lake lives and whether it exists (a local folder or an S3 bucket)."""
+
+    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = path.rstrip("/")
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Any]:
+        fs, root = url_to_fs(self._path)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        fs.invalidate_cache()
+        try:
+            exists = bool(fs.exists(root))
+        except Exception as error:  # unreachable endpoint, bad credentials
+            return {"root": self._path, "protocol": protocol, "exists": False, "error": str(error)}
+        return {"root": self._path, "protocol": protocol, "exists": exists, "error": None}
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"lake root '{self._path}' is read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path}
