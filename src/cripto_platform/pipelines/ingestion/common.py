@@ -1,0 +1,53 @@
+"""Nodes shared by every ingestion source: the version being written and the lake root check."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+
+class LakeRootMissingError(RuntimeError):
+    """The configured lake root (an S3 bucket) does not exist or cannot be reached."""
+
+
+def resolve_version(version: Any, run_metadata: dict[str, str]) -> str:
+    """The ``yyyymmdd`` version folder written by this run: the parameter, else the run's UTC date."""
+    if version not in (None, ""):
+        text = str(version)
+        if not re.fullmatch(r"\d{8}", text) or pd.to_datetime(text, format="%Y%m%d", errors="coerce") is pd.NaT:
+            raise ValueError(f"parameter ingestion.version must be a yyyymmdd date, got '{version}'")
+        return text
+    return pd.Timestamp(run_metadata["started_at"]).tz_convert("UTC").strftime("%Y%m%d")
+
+
+def check_lake_root(lake: dict[str, Any]) -> dict[str, Any]:
+    """Fail naming the bucket when the object-store lake root is missing; local folders are created on write."""
+    if lake["protocol"] in ("file", "local"):
+        logger.info("lake root '%s' (local; folders are created as data is written)", lake["root"])
+        return lake
+    if not lake["exists"]:
+        reason = f": {lake['error']}" if lake.get("error") else ""
+        raise LakeRootMissingError(
+            f"lake root '{lake['root']}' does not exist or cannot be reached{reason}. Create the bucket "
+            "(e.g. `aws s3 mb`) or set CRIPTO_S3_BUCKET / AWS_ENDPOINT_URL to an existing one"
+        )
+    logger.info("lake root '%s' exists", lake["root"])
+    return lake
+
+
+def log_quarantine(dataset: str, rows: int, quarantine: pd.DataFrame) -> None:
+    """One log line with the rows kept and the quarantined line numbers of ``dataset``."""
+    if quarantine.empty:
+        logger.info("%s: %d rows, no line quarantined", dataset, rows)
+        return
+    lines = quarantine["line_number"].tolist() if "line_number" in quarantine else []
+    shown = ", ".join(map(str, lines[:10])) + (" …" if len(lines) > 10 else "")
+    logger.warning(
+        "%s: %d rows kept, %d quarantined (lines %s); see the %s quarantine dataset",
+        dataset, rows, len(quarantine), shown, dataset.split("/")[0],
+    )

@@ -1,0 +1,213 @@
+"""Crypto medallion nodes: plan the fetch, bronze responses, silver candles with gaps, gold features."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cripto_platform.sources.exchange import (
+    DAY_MS,
+    GeneratedExchange,
+    GeneratedKlinesClient,
+    KlinesClient,
+    to_ms,
+)
+
+logger = logging.getLogger(__name__)
+
+KLINE_FIELDS = [
+    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+    "trades", "taker_buy_base_volume", "taker_buy_quote_volume", "ignore",
+]
+FLOAT_FIELDS = ["open", "high", "low", "close", "volume", "quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume"]
+SILVER_COLUMNS = ["symbol", "date", "open_time", "close_time", *FLOAT_FIELDS, "trades", "month", "ingested_version"]
+
+
+def plan_fetch(silver: pd.DataFrame, params: dict[str, Any], version: str, lake: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Per symbol, the first and last candle day to fetch.
+
+    ``batch``: from the day after the newest candle silver holds for that symbol (or
+    ``start_date`` for a new symbol) to ``end_date`` (default: the day before the run's version
+    date, the last closed daily candle). ``historical``: the ``historical`` date range, whatever
+    silver holds (a backfill; silver deduplicates).
+    """
+    mode = params["mode"]
+    run_day = pd.Timestamp(version)
+    if mode == "historical":
+        start = pd.Timestamp(params["historical"]["start_date"])
+        end = pd.Timestamp(params["historical"]["end_date"])
+        plan = pd.DataFrame({"symbol": params["symbols"], "start": start, "end": end})
+    elif mode == "batch":
+        end = pd.Timestamp(params["end_date"]) if params.get("end_date") else run_day - pd.Timedelta(days=1)
+        plan = pd.DataFrame({"symbol": params["symbols"], "start": pd.Timestamp(params["start_date"]), "end": end})
+        if not silver.empty:
+            newest = pd.to_datetime(silver.groupby("symbol", observed=True)["date"].max().astype(str))
+            known = plan["symbol"].map(newest)
+            plan["start"] = (known + pd.Timedelta(days=1)).where(known.notna(), plan["start"])
+    else:
+        raise ValueError(f"parameter ingestion.crypto.mode must be 'batch' or 'historical', got '{mode}'")
+    plan["start"] = pd.to_datetime(plan["start"]).astype("datetime64[ns]")
+    plan["end"] = pd.to_datetime(plan["end"]).astype("datetime64[ns]")
+    for row in plan.itertuples():  # one line per symbol, not per candle
+        logger.info(
+            "crypto %s %s: fetch %s .. %s%s", mode, row.symbol, row.start.date(), row.end.date(),
+            " (up to date, nothing to fetch)" if row.start > row.end else "",
+        )
+    return plan
+
+
+def make_client(exchange: dict[str, Any]) -> KlinesClient:
+    """The real HTTP client for ``base_url``, or the in-process generated exchange when it is null."""
+    if exchange.get("base_url"):
+        return KlinesClient(
+            exchange["base_url"],
+            timeout=exchange.get("timeout_seconds", 10),
+            max_retries=exchange.get("max_retries", 4),
+            backoff_seconds=exchange.get("backoff_seconds", 0.5),
+            limit=exchange.get("limit", 1000),
+        )
+    generated = exchange.get("generated", {})
+    return GeneratedKlinesClient(
+        GeneratedExchange(
+            symbols=generated.get("symbols") or exchange.get("symbols") or ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+            listed_from=generated.get("listed_from", "2023-01-01"),
+            until=generated.get("until"),
+            seed=generated.get("seed", 4),
+            missing_fraction=generated.get("missing_fraction", 0.01),
+        ),
+        limit=exchange.get("limit", 1000),
+    )
+
+
+def fetch_candles(plan: pd.DataFrame, params: dict[str, Any], version: str) -> tuple[dict[str, str], list[str]]:
+    """Bronze: every klines response as received, keyed ``{version}/klines/{symbol}/...``, and this run's keys."""
+    client = make_client(params["exchange"])
+    bronze: dict[str, str] = {}
+    interval = params.get("interval", "1d")
+    for row in plan.itertuples():
+        if row.start > row.end:
+            continue
+        pages = client.fetch(row.symbol, to_ms(row.start), to_ms(row.end) + DAY_MS - 1, interval)
+        for page in pages:
+            key = f"{version}/klines/{row.symbol}/{row.start:%Y%m%d}-{row.end:%Y%m%d}-p{page['page']:03d}"
+            bronze[key] = page["body"]
+        logger.info(
+            "crypto %s: %d candles in %d responses", row.symbol, sum(p["rows"] for p in pages), len(pages)
+        )
+    return bronze, sorted(bronze)
+
+
+def parse_klines(bodies: dict[str, str]) -> pd.DataFrame:
+    """Typed candles from raw klines responses (``{bronze key: body}``); the symbol comes from the key."""
+    frames = []
+    for key, body in bodies.items():  # one JSON document per response page
+        rows = json.loads(body)
+        if rows:
+            frame = pd.DataFrame(rows, columns=KLINE_FIELDS[: len(rows[0])])
+            frames.append(frame.assign(symbol=key.split("/")[2]))
+    if not frames:
+        return pd.DataFrame(columns=SILVER_COLUMNS[:-1])
+    candles = pd.concat(frames, ignore_index=True)
+    candles[FLOAT_FIELDS] = candles[FLOAT_FIELDS].apply(pd.to_numeric, errors="raise").astype("float64")
+    candles["trades"] = pd.to_numeric(candles["trades"]).astype("int64")
+    candles["open_time"] = pd.to_datetime(candles["open_time"].astype("int64"), unit="ms", utc=True)
+    candles["close_time"] = pd.to_datetime(candles["close_time"].astype("int64"), unit="ms", utc=True)
+    candles["date"] = candles["open_time"].dt.tz_localize(None).dt.normalize()
+    candles["month"] = candles["open_time"].dt.strftime("%Y-%m")
+    return candles[SILVER_COLUMNS[:-1]]
+
+
+def build_silver(
+    bronze: dict[str, Callable[[], str]], fetched_keys: list[str], previous: pd.DataFrame, version: str
+) -> dict[str, pd.DataFrame]:
+    """Silver: previous candles plus this run's responses, typed, deduplicated on (symbol, open_time)."""
+    bodies = {key: (bronze[key]() if callable(bronze[key]) else bronze[key]) for key in fetched_keys}
+    new = parse_klines(bodies).assign(ingested_version=version)
+    if not previous.empty:
+        previous = previous.assign(
+            symbol=previous["symbol"].astype(str),
+            month=previous["month"].astype(str),
+            date=pd.to_datetime(previous["date"]),
+        )[SILVER_COLUMNS]
+    combined = pd.concat([frame for frame in (previous, new) if not frame.empty], ignore_index=True)
+    if combined.empty:
+        raise ValueError("crypto silver would be empty: no candles in silver and none fetched; check the symbols and dates")
+    before = len(combined)
+    silver = (
+        combined.sort_values(["symbol", "open_time", "ingested_version"], kind="stable")
+        .drop_duplicates(["symbol", "open_time"], keep="last")
+        .reset_index(drop=True)
+    )
+    logger.info(
+        "crypto silver: %d new candles fetched, %d duplicates merged, %d candles for %d symbols",
+        len(new), before - len(silver), len(silver), silver["symbol"].nunique(),
+    )
+    return {version: silver[SILVER_COLUMNS]}
+
+
+def detect_gaps(silver: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of missing daily candles between two present ones, per symbol."""
+    candles = silver[["symbol", "date"]].assign(symbol=silver["symbol"].astype(str), date=pd.to_datetime(silver["date"]))
+    candles = candles.sort_values(["symbol", "date"])
+    previous = candles.groupby("symbol")["date"].shift()
+    missing = (candles["date"] - previous).dt.days - 1
+    gaps = candles.assign(previous=previous, missing=missing).query("missing > 0")
+    report = pd.DataFrame(
+        {
+            "symbol": gaps["symbol"],
+            "gap_start": (gaps["previous"] + pd.Timedelta(days=1)).dt.date,
+            "gap_end": (gaps["date"] - pd.Timedelta(days=1)).dt.date,
+            "missing_candles": gaps["missing"].astype("int64"),
+        }
+    ).reset_index(drop=True)
+    if report.empty:
+        logger.info("crypto silver: no gaps")
+    else:
+        logger.warning(
+            "crypto silver: %d gaps, %d missing daily candles: %s",
+            len(report), int(report["missing_candles"].sum()),
+            report.groupby("symbol")["missing_candles"].sum().to_dict(),
+        )
+    return report
+
+
+def build_daily_features(silver: pd.DataFrame, params: dict[str, Any], version: str) -> dict[str, pd.DataFrame]:
+    """Gold: per symbol and day, returns, log returns, rolling volatility, moving averages, volume z-score, target.
+
+    Candles are placed on a full daily calendar first, so a return after a gap is missing rather
+    than spanning several days; rows for the missing days themselves are not kept.
+    """
+    frame = silver[["symbol", "date", "close", "volume"]].assign(
+        symbol=silver["symbol"].astype(str), date=pd.to_datetime(silver["date"])
+    )
+    spans = frame.groupby("symbol")["date"].agg(["min", "max"])
+    calendar = pd.concat(
+        [pd.DataFrame({"symbol": symbol, "date": pd.date_range(span["min"], span["max"], freq="D")}) for symbol, span in spans.iterrows()],
+        ignore_index=True,
+    )
+    daily = calendar.merge(frame, on=["symbol", "date"], how="left").sort_values(["symbol", "date"], ignore_index=True)
+    by_symbol = daily.groupby("symbol", sort=False)
+    daily["return_1d"] = by_symbol["close"].pct_change(fill_method=None)
+    daily["log_return_1d"] = np.log(daily["close"] / by_symbol["close"].shift())
+    by_symbol = daily.groupby("symbol", sort=False)  # regrouped: it now sees the new columns
+    for window in params["volatility_windows"]:
+        daily[f"volatility_{window}d"] = by_symbol["log_return_1d"].transform(
+            lambda s: s.rolling(window, min_periods=window).std()
+        )
+    for window in params["moving_average_windows"]:
+        daily[f"ma_{window}d"] = by_symbol["close"].transform(lambda s: s.rolling(window, min_periods=window).mean())
+        daily[f"close_to_ma_{window}d"] = daily["close"] / daily[f"ma_{window}d"] - 1
+    z_window = params["volume_zscore_window"]
+    mean = by_symbol["volume"].transform(lambda s: s.rolling(z_window, min_periods=z_window).mean())
+    std = by_symbol["volume"].transform(lambda s: s.rolling(z_window, min_periods=z_window).std())
+    daily[f"volume_zscore_{z_window}d"] = (daily["volume"] - mean) / std
+    daily["target_next_return_1d"] = daily.groupby("symbol", sort=False)["return_1d"].shift(-1)
+    gold = daily[daily["close"].notna()].reset_index(drop=True)
+    gold.insert(2, "feature_version", version)
+    logger.info("crypto gold: %d feature rows for %d symbols", len(gold), gold["symbol"].nunique())
+    return {version: gold}

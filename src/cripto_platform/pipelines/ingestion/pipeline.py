@@ -1,0 +1,139 @@
+"""Ingestion pipeline: lake check → Kaggle raw/processed, crypto bronze/silver/gold, sales lake + warehouse."""
+
+from kedro.pipeline import Node, Pipeline
+
+from cripto_platform.pipelines.ingestion import common, crypto_nodes, kaggle_nodes, sales_nodes
+
+
+def _csv_table() -> Pipeline:
+    """One raw Kaggle CSV to a typed, partitioned table plus its quarantine (reused per dataset)."""
+    return Pipeline(
+        [
+            Node(
+                func=kaggle_nodes.process_csv_table,
+                inputs=["kaggle_raw", "ingestion_version", "params:table"],
+                outputs=["processed", "quarantine"],
+                name="process_csv_table",
+            )
+        ]
+    )
+
+
+def _kaggle() -> Pipeline:
+    csv_tables = [
+        Pipeline(
+            _csv_table(),
+            namespace=name,
+            inputs={"kaggle_raw", "ingestion_version"},
+            outputs={"processed": f"kaggle_{name}", "quarantine": f"{name}_quarantine"},
+            parameters={"params:table": f"params:ingestion.kaggle.datasets.{name}"},
+        )
+        for name in ("credit_risk", "motor_temperature")
+    ]
+    return Pipeline(
+        [
+            Node(
+                func=kaggle_nodes.download_kaggle_datasets,
+                inputs=["params:ingestion.kaggle", "ingestion_version", "lake_checked"],
+                outputs="kaggle_raw",
+                name="download_kaggle_datasets",
+            ),
+            *csv_tables,
+            Node(
+                func=kaggle_nodes.process_citesum,
+                inputs=["kaggle_raw", "ingestion_version", "params:ingestion.kaggle.datasets.citesum"],
+                outputs=["kaggle_citesum_papers", "kaggle_citesum_summaries", "kaggle_citesum_paper_categories", "citesum_quarantine"],
+                name="process_citesum",
+            ),
+        ]
+    )
+
+
+def _crypto() -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=crypto_nodes.plan_fetch,
+                inputs=["crypto_candles_silver_previous", "params:ingestion.crypto", "ingestion_version", "lake_checked"],
+                outputs="crypto_fetch_plan",
+                name="plan_crypto_fetch",
+            ),
+            Node(
+                func=crypto_nodes.fetch_candles,
+                inputs=["crypto_fetch_plan", "params:ingestion.crypto", "ingestion_version"],
+                outputs=["crypto_klines_bronze", "crypto_fetched_keys"],
+                name="fetch_crypto_candles",
+            ),
+            Node(
+                func=crypto_nodes.build_silver,
+                inputs=["crypto_klines_bronze", "crypto_fetched_keys", "crypto_candles_silver_previous", "ingestion_version"],
+                outputs="crypto_candles_silver",
+                name="build_crypto_silver",
+            ),
+            Node(
+                func=crypto_nodes.detect_gaps,
+                inputs="crypto_candles_silver",
+                outputs="crypto_gaps_report",
+                name="detect_crypto_gaps",
+            ),
+            Node(
+                func=crypto_nodes.build_daily_features,
+                inputs=["crypto_candles_silver", "params:ingestion.crypto.features", "ingestion_version"],
+                outputs="crypto_daily_features",
+                name="build_crypto_daily_features",
+            ),
+        ]
+    )
+
+
+def _sales() -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=sales_nodes.collect_sales_files,
+                inputs=["params:ingestion.sales", "ingestion_version", "lake_checked"],
+                outputs="sales_raw",
+                name="collect_sales_files",
+            ),
+            Node(
+                func=sales_nodes.process_sales,
+                inputs=["sales_raw", "ingestion_version", "params:ingestion.sales"],
+                outputs=["sales_zones", "sales_products", "sales_points_of_sale", "sales_facts", "sales_quarantine"],
+                name="process_sales",
+            ),
+            Node(
+                func=sales_nodes.build_sales_warehouse,
+                inputs=["sales_zones", "sales_products", "sales_points_of_sale", "sales_facts"],
+                outputs="sales_warehouse",
+                name="load_sales_warehouse",
+            ),
+            Node(
+                func=sales_nodes.build_monthly_sales_features,
+                inputs=["sales_facts", "sales_points_of_sale", "sales_products", "ingestion_version"],
+                outputs="sales_monthly_features",
+                name="build_monthly_sales_features",
+            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=common.check_lake_root,
+                inputs="lake_root",
+                outputs="lake_checked",
+                name="check_lake_root",
+            ),
+            Node(
+                func=common.resolve_version,
+                inputs=["params:ingestion.version", "run_metadata"],
+                outputs="ingestion_version",
+                name="resolve_ingestion_version",
+            ),
+            _kaggle(),
+            _crypto(),
+            _sales(),
+        ]
+    )
