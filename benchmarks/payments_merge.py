@@ -1,0 +1,223 @@
+"""SCD2 merge of payment batches vs a plain COPY and vs the seed's row-by-row algorithm.
+
+For each history size H and batch size B (defaults: the issue's 1M and 5M histories, 100k and 1M
+batches), in a fresh table of H current payments:
+
+- merge: ``merge_payments_scd2`` (COPY into a TEMP stage, one classifying join, UPDATE by ctid,
+  INSERT ... SELECT, watermark), one transaction, commit included;
+- copy: the same B rows COPY'd into an empty, logged table with the same columns, commit included
+  (the practical lower bound: the bytes have to get into PostgreSQL);
+- row_by_row: the seed's ``insert_payments`` (per payment: SELECT the current row, compare the four
+  columns, UPDATE it when changed, INSERT the new version; each its own statement) on a small batch
+  of the same mix, reported per row.
+
+The batch is 80% unchanged keys, 10% changed keys (one compared column each) and 10% new keys.
+It runs against its own embedded PostgreSQL in a temporary data directory. Usage::
+
+    flock /tmp/cripto_bench.lock python benchmarks/payments_merge.py \
+        --histories 1000000 5000000 --batches 100000 1000000 --row-by-row 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+STATUSES = np.array(["pending", "approved", "rejected", "refunded", "chargeback"])
+
+
+def payments_frame(ids: np.ndarray, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    base = pd.Timestamp("2025-01-01", tz="UTC")
+    created = base + pd.to_timedelta(rng.integers(0, 300 * 86_400, n), unit="s")
+    clients = rng.integers(0, 50_000, n)
+    client = pd.Series(np.char.add("CL", clients.astype(str)), dtype="object")
+    client[rng.random(n) < 0.05] = None
+    return pd.DataFrame(
+        {
+            "payment_id": ids.astype(np.int64),
+            "company_code": np.char.add("C", (ids % 40).astype(str)),
+            "external_client_id": client.to_numpy(),
+            "status": STATUSES[rng.integers(0, len(STATUSES), n)],
+            "amount": np.round(rng.uniform(5, 1000, n), 2),
+            "payment_at": created + pd.to_timedelta(rng.integers(0, 3 * 86_400, n), unit="s"),
+            "created_at": created,
+            "updated_at": created + pd.to_timedelta(rng.integers(0, 10 * 86_400, n), unit="s"),
+        }
+    )
+
+
+def make_batch(history: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """80% unchanged, 10% changed (status), 10% new keys."""
+    rng = np.random.default_rng(seed)
+    n_new = size // 10
+    n_changed = size // 10
+    n_existing = size - n_new
+    picked = history.iloc[rng.choice(len(history), n_existing, replace=False)].reset_index(drop=True)
+    changed = picked.index < n_changed
+    shifted = (pd.Series(STATUSES).reset_index().set_index(0)["index"].reindex(picked["status"]).to_numpy() + 1) % len(STATUSES)
+    picked.loc[changed, "status"] = STATUSES[shifted[changed]]
+    picked["updated_at"] = picked["updated_at"] + pd.Timedelta(days=1)
+    start = int(history["payment_id"].max()) + 1
+    new = payments_frame(np.arange(start, start + n_new), seed + 1)
+    return pd.concat([picked, new], ignore_index=True).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def timed(function) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int) -> dict:
+    from psycopg2 import sql
+
+    from cripto_platform.datasets.payments import copy_arrow, merge_payments_scd2, stage_frame
+    from cripto_platform.warehouse import get_engine, load_sql, transaction
+
+    table = "bench_payments_l0"
+    with transaction(url) as cursor:
+        for name in (table, "bench_copy_target", "bench_watermarks", "bench_merge_log"):
+            cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+    history = payments_frame(np.arange(1, history_rows + 1), seed=1)
+    common = {"table": table, "watermark_table": "bench_watermarks", "merge_log_table": "bench_merge_log"}
+
+    def load_history():
+        # The history is built with the merge itself (every key new), in chunks of 1M rows.
+        for number, start in enumerate(range(0, history_rows, 1_000_000)):
+            with transaction(url) as cursor:
+                merge_payments_scd2(cursor, history.iloc[start: start + 1_000_000], effective_at="2025-12-01",
+                                    batch_id=f"history-{number}", **common)
+        raw = get_engine(url).raw_connection()  # VACUUM cannot run inside a transaction
+        try:
+            raw.set_session(autocommit=True)
+            with raw.cursor() as cursor:
+                cursor.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+            raw.set_session(autocommit=False)
+        finally:
+            raw.close()
+
+    history_seconds, _ = timed(load_history)
+    batch = make_batch(history, batch_rows, seed=2)
+
+    def copy_plain():
+        # The same rows, serialised the same way (stage_frame + Arrow CSV), into an empty logged table.
+        with transaction(url) as cursor:
+            cursor.execute(load_sql("payments_stage").replace("TEMP TABLE {stage}", "TABLE bench_copy_target")
+                           .replace("ON COMMIT DROP", ""))
+        with transaction(url) as cursor:
+            copy_arrow(cursor, "bench_copy_target", stage_frame(batch))
+
+    copy_seconds, _ = timed(copy_plain)
+
+    steps: dict[str, float] = {}
+    last = [time.perf_counter()]
+
+    def on_step(name: str) -> None:
+        now = time.perf_counter()
+        steps[name] = now - last[0]
+        last[0] = now
+
+    def merge():
+        last[0] = time.perf_counter()
+        with transaction(url) as cursor:
+            return merge_payments_scd2(cursor, batch, effective_at="2026-01-01", batch_id="bench",
+                                       watermark="2026-01-01", on_step=on_step, **common)
+
+    merge_seconds, counts = timed(merge)
+
+    # The seed's algorithm, per payment, on a small batch of the same mix (new keys beyond the history).
+    small = make_batch(history, row_by_row_rows, seed=3)
+    small.loc[small["payment_id"] > history_rows, "payment_id"] += 10 * batch_rows
+
+    def row_by_row():
+        with transaction(url) as cursor:
+            for row in small.itertuples(index=False):
+                cursor.execute(
+                    f"SELECT payment_at, status, amount, external_client_id FROM {table} "
+                    "WHERE payment_id = %s AND company_code = %s AND is_current",
+                    (row.payment_id, row.company_code),
+                )
+                current = cursor.fetchone()
+                values = (row.payment_at.to_pydatetime(), row.status, round(float(row.amount), 2), row.external_client_id)
+                if current is not None:
+                    stored = (current[0], current[1], float(current[2]) if current[2] is not None else None, current[3])
+                    if stored == values:
+                        continue
+                    cursor.execute(
+                        f"UPDATE {table} SET is_current = false, end_date = %s "
+                        "WHERE payment_id = %s AND company_code = %s AND is_current",
+                        ("2026-01-02", row.payment_id, row.company_code),
+                    )
+                cursor.execute(
+                    f"INSERT INTO {table} (payment_id, company_code, external_client_id, status, amount, payment_at, "
+                    "created_at, updated_at, row_hash, is_current, start_date, batch_id) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, (random() * 1e18)::bigint, true, %s, 'row-by-row')",
+                    (row.payment_id, row.company_code, row.external_client_id, row.status, float(row.amount),
+                     row.payment_at.to_pydatetime(), row.created_at.to_pydatetime(),
+                     row.updated_at.to_pydatetime(), "2026-01-02"),
+                )
+
+    rbr_seconds, _ = timed(row_by_row)
+    merge_per_row = merge_seconds / batch_rows
+    rbr_per_row = rbr_seconds / row_by_row_rows
+    return {
+        "history": history_rows,
+        "batch": batch_rows,
+        "history_load_s": round(history_seconds, 1),
+        "merge_s": round(merge_seconds, 2),
+        "merge_rows_per_s": round(batch_rows / merge_seconds),
+        "copy_s": round(copy_seconds, 2),
+        "copy_rows_per_s": round(batch_rows / copy_seconds),
+        "merge_vs_copy": round(merge_seconds / copy_seconds, 2),
+        "row_by_row_rows": row_by_row_rows,
+        "row_by_row_s": round(rbr_seconds, 2),
+        "row_by_row_us_per_row": round(rbr_per_row * 1e6, 1),
+        "merge_us_per_row": round(merge_per_row * 1e6, 2),
+        "merge_speedup_per_row": round(rbr_per_row / merge_per_row, 1),
+        "counts": {k: counts[k] for k in ("inserted_new", "inserted_changed", "closed_changed", "unchanged")},
+        "steps_s": {k: round(v, 2) for k, v in steps.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--histories", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--batches", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--row-by-row", type=int, default=2000, help="rows for the row-by-row baseline")
+    args = parser.parse_args(argv)
+
+    pgdata = tempfile.mkdtemp(prefix="cripto_bench_pg_")
+    os.environ["CRIPTO_WAREHOUSE_PGDATA"] = pgdata
+    os.environ.pop("CRIPTO_WAREHOUSE_URL", None)
+    from cripto_platform.warehouse import resolve_url, stop_embedded_server
+
+    url = resolve_url()
+    print(f"python {platform.python_version()}, pandas {pd.__version__}, {os.cpu_count()} cpus, pgdata {pgdata}")
+    header = ("history", "batch", "merge_s", "merge_rows_per_s", "copy_s", "merge_vs_copy",
+              "row_by_row_us_per_row", "merge_us_per_row", "merge_speedup_per_row")
+    print("| " + " | ".join(header) + " |", flush=True)
+    results = []
+    try:
+        for history_rows in args.histories:
+            for batch_rows in args.batches:
+                result = run_case(url, history_rows, batch_rows, args.row_by_row)
+                results.append(result)
+                print("| " + " | ".join(str(result[key]) for key in header) + " |", flush=True)
+                print(f"    history load {result['history_load_s']}s; counts {result['counts']}; "
+                      f"merge steps {result['steps_s']}", flush=True)
+    finally:
+        stop_embedded_server(pgdata)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""The SCD2 merge against the embedded PostgreSQL, checked against a pandas reference implementation."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DatasetError
+
+from cripto_platform.datasets.payments import (
+    CompaniesDimensionDataset,
+    EtlWatermarkDataset,
+    PaymentsSCD2Dataset,
+    merge_payments_scd2,
+    row_hash,
+)
+from cripto_platform.pipelines.payments.nodes import deduplicate_payments
+from cripto_platform.warehouse import transaction
+
+KEY = ["payment_id", "company_code"]
+COMPARED = ["payment_at", "status", "amount", "external_client_id"]
+
+
+@pytest.fixture
+def tables(warehouse_url):
+    """Distinct table names per test; dropped afterwards."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {"table": f"t_pay_{suffix}", "watermark_table": f"t_wm_{suffix}", "merge_log_table": f"t_log_{suffix}"}
+    yield names
+    with transaction(warehouse_url) as cursor:
+        for name in names.values():
+            cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def _dataset(tables, url):
+    return PaymentsSCD2Dataset(
+        table=tables["table"], watermark_table=tables["watermark_table"],
+        merge_log_table=tables["merge_log_table"], credentials={"url": url},
+    )
+
+
+def _payload(rows, effective_at, **extra):
+    return {"rows": rows, "batch_id": f"b-{effective_at}", "run_id": f"run-{effective_at}",
+            "effective_at": effective_at, "watermark": effective_at, **extra}
+
+
+def _table(url, table) -> pd.DataFrame:
+    with transaction(url) as cursor:
+        cursor.execute(f'SELECT * FROM "{table}"')
+        columns = [column.name for column in cursor.description]
+        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+    return frame
+
+
+def _watermark(url, tables, name="payments"):
+    return EtlWatermarkDataset(name=name, table=tables["watermark_table"], credentials={"url": url}).load()["last_update"]
+
+
+# ------------------------------------------------------------------ a pandas reference of the semantics
+
+
+def _same(a, b) -> bool:
+    if pd.isna(a) and pd.isna(b):
+        return True
+    if pd.isna(a) or pd.isna(b):
+        return False
+    return a == b
+
+
+def reference_dedupe(batch: pd.DataFrame) -> pd.DataFrame:
+    """Latest updated_at wins; ties broken by the highest source id."""
+    winners = {}
+    for row in batch.to_dict("records"):
+        key = (row["payment_id"], row["company_code"])
+        best = winners.get(key)
+        if best is None or (row["updated_at"], row["id"]) > (best["updated_at"], best["id"]):
+            winners[key] = row
+    return pd.DataFrame(list(winners.values()))
+
+
+def reference_merge(history: list[dict], batch: pd.DataFrame, effective_at, missing_keys="ignore") -> None:
+    """dbt snapshot 'check' strategy, one row at a time (the obviously-correct version)."""
+    current = {(row["payment_id"], row["company_code"]): row for row in history if row["is_current"]}
+    seen = set()
+    for row in batch.to_dict("records"):
+        key = (row["payment_id"], row["company_code"])
+        seen.add(key)
+        old = current.get(key)
+        if old is not None and all(_same(old[column], row[column]) for column in COMPARED):
+            continue
+        if old is not None:
+            old["is_current"], old["end_date"] = False, effective_at
+        history.append({**{c: row[c] for c in KEY + COMPARED}, "is_current": True,
+                        "start_date": effective_at, "end_date": None})
+    if missing_keys == "invalidate":
+        for key, old in current.items():
+            if key not in seen and old["is_current"]:
+                old["is_current"], old["end_date"] = False, effective_at
+
+
+def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[KEY + COMPARED + ["is_current", "start_date", "end_date"]].copy()
+    out["payment_id"] = out["payment_id"].astype("int64")
+    out["amount"] = pd.to_numeric(out["amount"]).astype("float64").round(2)
+    for column in ("payment_at", "start_date", "end_date"):
+        out[column] = pd.to_datetime(out[column], utc=True)
+    for column in ("status", "external_client_id", "company_code"):
+        out[column] = out[column].astype("object").where(out[column].notna(), None)
+    return out.sort_values(KEY + ["start_date"]).reset_index(drop=True)
+
+
+def random_batch(rng, n_keys: int, size: int, batch_number: int, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Keys from a small pool; values often repeated from the previous batch; NULLs in every compared column."""
+    keys = rng.integers(1, n_keys + 1, size)
+    companies = np.where(rng.random(size) < 0.5, "A", "B")
+    statuses = np.array(["ok", "pending", "", None], dtype=object)
+    clients = np.array(["c1", "c2", "", None], dtype=object)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(size) + batch_number * 10_000,
+            "payment_id": keys.astype("int64"),
+            "company_code": companies,
+            "status": statuses[rng.integers(0, len(statuses), size)],
+            "amount": np.where(rng.random(size) < 0.15, np.nan, rng.integers(0, 4, size) * 2.5),
+            "payment_at": pd.to_datetime("2025-01-01", utc=True)
+            + pd.to_timedelta(rng.integers(0, 3, size), unit="D"),
+            "external_client_id": clients[rng.integers(0, len(clients), size)],
+            "created_at": pd.Timestamp("2024-12-31", tz="UTC"),
+            # few distinct update times: in-batch duplicates with equal updated_at exercise the tie-break
+            "updated_at": pd.Timestamp("2025-02-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 3, size), unit="h"),
+        }
+    )
+    frame.loc[rng.random(size) < 0.1, "payment_at"] = pd.NaT
+    if previous is not None:  # repeat earlier values for ~half the rows: unchanged keys
+        repeat = rng.random(size) < 0.5
+        merged = frame[KEY].merge(previous.drop_duplicates(KEY), on=KEY, how="left", indicator=True)
+        hit = repeat & (merged["_merge"] == "both").to_numpy()
+        for column in COMPARED:
+            frame.loc[hit, column] = merged.loc[hit, column].to_numpy()
+    return frame
+
+
+# ------------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize("missing_keys", ["ignore", "invalidate"])
+def test_random_batches_match_the_pandas_reference(tables, warehouse_url, missing_keys):
+    rng = np.random.default_rng(20261126)
+    dataset = _dataset(tables, warehouse_url)
+    history: list[dict] = []
+    previous = None
+    for number in range(8):
+        raw = random_batch(rng, n_keys=40, size=60, batch_number=number, previous=previous)
+        effective_at = pd.Timestamp("2025-03-01", tz="UTC") + pd.Timedelta(days=number)
+        deduped, duplicates = deduplicate_payments(raw)
+        expected_batch = reference_dedupe(raw)
+        assert duplicates == len(raw) - len(expected_batch)
+        dataset.save(_payload(deduped, effective_at, missing_keys=missing_keys, duplicates=duplicates))
+        reference_merge(history, expected_batch, effective_at, missing_keys)
+        previous = raw
+        actual = _normalise(_table(warehouse_url, tables["table"]))
+        expected = _normalise(pd.DataFrame(history))
+        pd.testing.assert_frame_equal(actual, expected, check_dtype=False)
+    current = actual[actual["is_current"]]
+    assert not current.duplicated(KEY).any()
+    assert len(actual) > len(current)  # versions were closed along the way
+    log = dataset.load()
+    assert len(log) == 8 and log["inserted_changed"].sum() == (~actual["is_current"]).sum() - log["invalidated"].sum()
+
+
+def test_rerunning_a_batch_changes_nothing(tables, warehouse_url):
+    rng = np.random.default_rng(1)
+    dataset = _dataset(tables, warehouse_url)
+    batch, _ = deduplicate_payments(random_batch(rng, 30, 50, 0, None))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    before = _table(warehouse_url, tables["table"])
+    dataset.save(_payload(batch, "2025-03-05T00:00:00+00:00"))
+    after = _table(warehouse_url, tables["table"])
+    pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
+                                  after.sort_values(KEY).reset_index(drop=True))
+    last = dataset.load().iloc[-1]
+    assert (last["inserted_new"], last["inserted_changed"], last["closed_changed"]) == (0, 0, 0)
+    assert last["unchanged"] == len(batch)
+
+
+def test_failure_between_staging_and_commit_leaves_table_and_watermark(tables, warehouse_url):
+    rng = np.random.default_rng(2)
+    dataset = _dataset(tables, warehouse_url)
+    first, _ = deduplicate_payments(random_batch(rng, 30, 50, 0, None))
+    dataset.save(_payload(first, "2025-03-01T00:00:00+00:00"))
+    before = _table(warehouse_url, tables["table"])
+    watermark_before = _watermark(warehouse_url, tables)
+
+    second = first.copy()
+    second["status"] = "changed"  # every key changes: closes, then inserts
+    steps = []
+
+    def fail_after_closing(step):
+        steps.append(step)
+        if step == "close_changed":
+            raise RuntimeError("injected failure after closing rows")
+
+    dataset.on_step = fail_after_closing
+    with pytest.raises(DatasetError, match="injected failure"):
+        dataset.save(_payload(second, "2025-03-02T00:00:00+00:00"))
+    assert steps[:3] == ["prepare", "stage", "classify"]  # staging had happened
+    after = _table(warehouse_url, tables["table"])
+    pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
+                                  after.sort_values(KEY).reset_index(drop=True))
+    assert _watermark(warehouse_url, tables) == watermark_before == "2025-03-01T00:00:00+00:00"
+    assert len(dataset.load()) == 1
+
+    dataset.on_step = None  # the same batch then merges normally
+    dataset.save(_payload(second, "2025-03-02T00:00:00+00:00"))
+    assert _watermark(warehouse_url, tables) == "2025-03-02T00:00:00+00:00"
+    assert len(_table(warehouse_url, tables["table"])) == 2 * len(first)
+
+
+def test_partial_unique_index_allows_one_current_row_per_key(tables, warehouse_url):
+    rng = np.random.default_rng(3)
+    batch, _ = deduplicate_payments(random_batch(rng, 10, 20, 0, None))
+    _dataset(tables, warehouse_url).save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    import psycopg2
+
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        with transaction(warehouse_url) as cursor:
+            cursor.execute(
+                f'INSERT INTO "{tables["table"]}" (payment_id, company_code, row_hash, is_current, start_date, batch_id) '
+                "VALUES (%s, %s, 0, true, now(), 'x')",
+                (int(batch["payment_id"].iloc[0]), batch["company_code"].iloc[0]),
+            )
+
+
+def test_missing_keys_invalidate_closes_absent_keys(tables, warehouse_url):
+    dataset = _dataset(tables, warehouse_url)
+    base = pd.DataFrame(
+        {"payment_id": [1, 2, 3], "company_code": ["A", "A", "B"], "external_client_id": ["x", None, "z"],
+         "status": ["ok", "ok", "ok"], "amount": [1.0, 2.0, 3.0],
+         "payment_at": pd.to_datetime(["2025-01-01"] * 3, utc=True),
+         "created_at": pd.to_datetime(["2025-01-01"] * 3, utc=True),
+         "updated_at": pd.to_datetime(["2025-01-02"] * 3, utc=True)}
+    )
+    dataset.save(_payload(base, "2025-03-01T00:00:00+00:00"))
+    dataset.save(_payload(base.iloc[[0]], "2025-03-02T00:00:00+00:00", missing_keys="ignore"))
+    assert _table(warehouse_url, tables["table"])["is_current"].all()
+    dataset.save(_payload(base.iloc[[0]], "2025-03-03T00:00:00+00:00", missing_keys="invalidate"))
+    table = _table(warehouse_url, tables["table"]).set_index("payment_id")
+    assert table.loc[1, "is_current"] and pd.isna(table.loc[1, "end_date"])
+    assert not table.loc[2, "is_current"] and not table.loc[3, "is_current"]
+    assert pd.Timestamp(table.loc[2, "end_date"]) == pd.Timestamp("2025-03-03", tz="UTC")
+    assert dataset.load().iloc[-1]["invalidated"] == 2
+
+
+def test_null_transitions_are_changes_and_null_to_null_is_not(tables, warehouse_url):
+    dataset = _dataset(tables, warehouse_url)
+    row = pd.DataFrame(
+        {"payment_id": [7], "company_code": ["A"], "external_client_id": [None], "status": ["ok"],
+         "amount": [np.nan], "payment_at": pd.to_datetime([None], utc=True),
+         "created_at": pd.to_datetime(["2025-01-01"], utc=True), "updated_at": pd.to_datetime(["2025-01-02"], utc=True)}
+    )
+    dataset.save(_payload(row, "2025-03-01T00:00:00+00:00"))
+    dataset.save(_payload(row.assign(updated_at=pd.Timestamp("2025-01-03", tz="UTC")), "2025-03-02T00:00:00+00:00"))
+    assert len(_table(warehouse_url, tables["table"])) == 1  # NULL -> NULL (and only updated_at moved)
+    dataset.save(_payload(row.assign(external_client_id=""), "2025-03-03T00:00:00+00:00"))
+    dataset.save(_payload(row.assign(external_client_id=None), "2025-03-04T00:00:00+00:00"))
+    dataset.save(_payload(row.assign(amount=0.0), "2025-03-05T00:00:00+00:00"))
+    table = _table(warehouse_url, tables["table"]).sort_values("start_date")
+    assert len(table) == 4  # NULL -> '' , '' -> NULL and NULL -> 0 are each a change
+    assert table["is_current"].tolist() == [False, False, False, True]
+    assert table["end_date"].iloc[:-1].tolist() == table["start_date"].iloc[1:].tolist()
+
+
+def test_bad_batches_fail_naming_the_problem(tables, warehouse_url):
+    dataset = _dataset(tables, warehouse_url)
+    rows = pd.DataFrame({"payment_id": [1, 1], "company_code": ["A", "A"], "external_client_id": [None, None],
+                         "status": ["a", "b"], "amount": [1.0, 2.0],
+                         "payment_at": pd.to_datetime(["2025-01-01"] * 2, utc=True),
+                         "created_at": pd.to_datetime(["2025-01-01"] * 2, utc=True),
+                         "updated_at": pd.to_datetime(["2025-01-01"] * 2, utc=True)})
+    with pytest.raises(DatasetError, match="duplicate key"):
+        dataset.save(_payload(rows, "2025-03-01T00:00:00+00:00"))
+    with pytest.raises(DatasetError, match=r"null key .*batch row 1"):
+        dataset.save(_payload(rows.assign(payment_id=[1, None]), "2025-03-01T00:00:00+00:00"))
+    with pytest.raises(DatasetError, match=r"lacks columns \['status'\]"):
+        dataset.save(_payload(rows.drop(columns="status").iloc[:1], "2025-03-01T00:00:00+00:00"))
+    with pytest.raises(DatasetError, match="missing_keys must be one of"):
+        dataset.save(_payload(rows.iloc[:1], "2025-03-01T00:00:00+00:00", missing_keys="delete"))
+
+
+def test_row_hash_is_pinned_and_null_safe():
+    rows = pd.DataFrame(
+        {"payment_at": pd.to_datetime(["2024-01-01T00:00:00Z", None, None], utc=True),
+         "status": ["ok", None, ""], "amount": [12.5, np.nan, 0.0], "external_client_id": ["c1", None, ""]}
+    )
+    hashes = row_hash(rows)
+    # Pinned: a change here means stored hashes no longer match and every key would get a new version.
+    assert hashes.tolist() == PINNED_HASHES
+    assert len(set(hashes.tolist())) == 3  # NULL and '' / 0 differ
+    # Independent of dtypes and column order that carry the same values.
+    same = rows.astype({"status": "object"})[["external_client_id", "amount", "status", "payment_at"]]
+    assert row_hash(same).tolist() == hashes.tolist()
+    ns = rows.assign(payment_at=rows["payment_at"].dt.as_unit("ns"))
+    assert row_hash(ns).tolist() == hashes.tolist()
+
+
+PINNED_HASHES = [-888556521035120850, -9099653200008477832, 6350271938600687566]
+
+
+def test_companies_upsert_and_last_update(tables, warehouse_url):
+    table = tables["table"] + "_companies"
+    dataset = CompaniesDimensionDataset(table=table, watermark_table=tables["watermark_table"],
+                                        credentials={"url": warehouse_url})
+    companies = pd.DataFrame(
+        {"company_code": ["C1", "C2"], "company_id": [1, 2], "name": ["One", "Two"], "category": ["x", "y"],
+         "created_at": pd.to_datetime(["2024-01-01"] * 2, utc=True),
+         "updated_at": pd.to_datetime(["2024-02-01", "2024-03-01"], utc=True)}
+    )
+    try:
+        dataset.save(companies)
+        dataset.save(companies.assign(name=["Uno", "Two"], updated_at=pd.to_datetime(["2024-04-01", "2024-03-01"], utc=True)))
+        loaded = dataset.load().set_index("company_code")
+        assert len(loaded) == 2 and loaded.loc["C1", "name"] == "Uno" and loaded.loc["C2", "name"] == "Two"
+        assert _watermark(warehouse_url, tables, "companies") == "2024-04-01T00:00:00+00:00"
+        with pytest.raises(DatasetError, match=r"lack columns \['category'\]"):
+            dataset.save(companies.drop(columns="category"))
+    finally:
+        with transaction(warehouse_url) as cursor:
+            cursor.execute(f'DROP TABLE IF EXISTS "{table}"')

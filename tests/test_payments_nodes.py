@@ -1,0 +1,166 @@
+"""Payments nodes called directly: bucket check, window, validation and quarantine, dedup, index, generator."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cripto_platform.datasets.payments import LandingBucketDataset
+from cripto_platform.pipelines.payments import nodes
+from cripto_platform.sources.payments import generate_payments
+
+RUN = {"run_id": "r1", "started_at": "2026-03-01T12:00:00+00:00", "save_version": "v"}
+PARAMS = {"process_time": None, "watermark": {"lookback_days": 30}}
+
+
+def _raw(**overrides) -> pd.DataFrame:
+    row = {"id": "1", "payment_id": "10", "company_code": "C0001", "external_client_id": "CL1", "status": "approved",
+           "amount": "12.50", "payment_at": "2026-02-01T10:00:00.000000Z", "created_at": "2026-02-01T09:00:00.000000Z",
+           "updated_at": "2026-02-02T09:00:00.000000Z"}
+    row.update(overrides)
+    return pd.DataFrame([row]).astype("string")
+
+
+COMPANIES = pd.DataFrame({"company_code": ["C0001", "C0002"]})
+
+
+def test_window_without_watermark_looks_back_lookback_days():
+    window = nodes.compute_payments_window({"name": "payments", "last_update": None}, PARAMS, RUN)
+    assert window["since"] == "2026-01-30T12:00:00+00:00"
+    assert window["until"] == window["effective_at"] == RUN["started_at"]
+    assert window["process_date"] == "2026-03-01"
+
+
+def test_window_starts_at_the_watermark_and_honours_process_time():
+    params = {**PARAMS, "process_time": "2026-03-05T00:00:00Z"}
+    window = nodes.compute_payments_window({"name": "payments", "last_update": "2026-03-01T00:00:00+00:00"}, params, RUN)
+    assert (window["since"], window["until"]) == ("2026-03-01T00:00:00+00:00", "2026-03-05T00:00:00+00:00")
+    assert window["batch_id"] == "2026-03-01T00:00:00+00:00/2026-03-05T00:00:00+00:00"
+
+
+def test_future_watermark_is_an_error_naming_it():
+    watermark = {"name": "payments", "table": "etl_watermarks", "last_update": "2026-04-01T00:00:00+00:00"}
+    with pytest.raises(ValueError, match=r"watermark 'payments' in table 'etl_watermarks' is 2026-04-01T00:00:00\+00:00, "
+                                         r"after the process time 2026-03-01T12:00:00\+00:00"):
+        nodes.compute_payments_window(watermark, PARAMS, RUN)
+
+
+def test_landing_bucket_is_created_only_when_allowed(tmp_path):
+    missing = LandingBucketDataset(path=str(tmp_path / "bucket"))
+    status = missing.load()
+    assert status["exists"] is False
+    with pytest.raises(ValueError, match=rf"landing bucket '{tmp_path / 'bucket'}' does not exist .*create_bucket_if_missing"):
+        nodes.check_landing_bucket(status, {"create_bucket_if_missing": False})
+    request = nodes.check_landing_bucket(status, {"create_bucket_if_missing": True})
+    missing.save(request)
+    assert (tmp_path / "bucket").is_dir() and missing.load()["exists"] is True
+
+
+def test_validation_quarantines_with_reasons_and_keeps_good_rows():
+    raw = pd.concat(
+        [
+            _raw(),
+            _raw(id="2", payment_id=None),
+            _raw(id="3", amount="12,50 ARS"),
+            _raw(id="4", payment_at="31/02/2024 25:61"),
+            _raw(id="5", company_code="C9999"),
+            _raw(id="6", payment_id="abc", amount="x"),
+            _raw(id="7", external_client_id=None, amount=None),  # NULLs in compared columns are fine
+        ],
+        ignore_index=True,
+    )
+    valid, quarantine = nodes.validate_payments_batch(raw, COMPANIES)
+    assert valid["id"].tolist() == [1, 7]
+    assert valid["amount"].iloc[0] == 12.5 and pd.isna(valid["amount"].iloc[1])
+    reasons = dict(zip(quarantine["id"], quarantine["quarantine_reason"]))
+    assert reasons == {
+        "2": "null key payment_id",
+        "3": "unparseable amount",
+        "4": "unparseable payment_at",
+        "5": "unknown company_code",
+        "6": "unparseable payment_id; unparseable amount",
+    }
+    assert quarantine["amount"].tolist()[1] == "12,50 ARS"  # the row is kept as received
+    stamped = nodes.stamp_payments_quarantine(quarantine, RUN)
+    assert (stamped["run_id"] == "r1").all()
+
+
+def test_validation_names_missing_columns():
+    with pytest.raises(ValueError, match=r"'payments_batch_raw' lacks columns \['amount'\]"):
+        nodes.validate_payments_batch(_raw().drop(columns="amount"), COMPANIES)
+
+
+def test_duplicates_resolve_to_latest_updated_at_then_highest_id_whatever_the_order():
+    raw = pd.concat(
+        [
+            _raw(id="1", status="old", updated_at="2026-02-01T00:00:00Z"),
+            _raw(id="3", status="latest", updated_at="2026-02-03T00:00:00Z"),
+            _raw(id="2", status="tie-low-id", updated_at="2026-02-04T00:00:00Z"),
+            _raw(id="5", status="tie-high-id", updated_at="2026-02-04T00:00:00Z"),
+            _raw(id="9", payment_id="11", status="alone"),
+        ],
+        ignore_index=True,
+    )
+    valid, _ = nodes.validate_payments_batch(raw, COMPANIES)
+    for shuffled in (valid, valid.iloc[::-1], valid.sample(frac=1, random_state=3)):
+        batch, duplicates = nodes.deduplicate_payments(shuffled)
+        assert duplicates == 3
+        assert dict(zip(batch["payment_id"], batch["status"])) == {10: "tie-high-id", 11: "alone"}
+
+
+def test_merge_request_carries_counts_and_rejects_bad_missing_keys():
+    window = {"batch_id": "b", "effective_at": "2026-03-01T00:00:00+00:00", "until": "2026-03-01T00:00:00+00:00"}
+    request = nodes.build_payments_merge(pd.DataFrame(), window, {"missing_keys": "invalidate"}, RUN, _raw(), 4)
+    assert (request["missing_keys"], request["duplicates"], request["quarantined"], request["watermark"]) == (
+        "invalidate", 4, 1, window["until"])
+    with pytest.raises(ValueError, match="missing_keys must be one of"):
+        nodes.build_payments_merge(pd.DataFrame(), window, {"missing_keys": "drop"}, RUN, _raw(), 0)
+
+
+def _current(created):
+    return pd.DataFrame({"payment_id": range(1, len(created) + 1), "company_code": "C0001", "external_client_id": "x",
+                         "status": "ok", "amount": 1.0, "payment_at": pd.to_datetime(created, utc=True),
+                         "created_at": pd.to_datetime(created, utc=True), "updated_at": pd.to_datetime(created, utc=True),
+                         "start_date": pd.to_datetime(created, utc=True)})
+
+
+def test_index_keeps_current_payments_since_the_date_and_validates():
+    window = {"until": "2026-03-01T00:00:00+00:00"}
+    params = {"since": "2026-02-01", "lookback_days": 90}
+    index = nodes.extract_payments_index(_current(["2026-01-15", "2026-02-02", "2026-02-20"]), window, params)
+    assert index["payment_id"].tolist() == [2, 3]
+    checked = nodes.validate_payments_index(index, window, params)
+    assert str(checked["payment_id"].dtype) == "int64"
+    with pytest.raises(ValueError, match=r"'payments_index': 1 duplicate current key"):
+        nodes.validate_payments_index(pd.concat([index, index.iloc[[0]]]), window, params)
+    late = index.assign(created_at=pd.to_datetime(["2026-02-02", "2026-03-02"], utc=True))
+    with pytest.raises(ValueError, match=r"created_at 2026-03-02 .* at row 1 is outside"):
+        nodes.validate_payments_index(late, window, params)
+    with pytest.raises(ValueError, match=r"lacks columns \['status'\]"):
+        nodes.validate_payments_index(index.drop(columns="status"), window, params)
+
+
+def test_generator_windows_are_consistent_and_include_every_kind_of_row():
+    params = {"seed": 3, "origin": "2026-01-01", "payments_per_day": 200}
+    whole = generate_payments("2026-02-01", "2026-02-21", **params)
+    halves = pd.concat([generate_payments("2026-02-01", "2026-02-11", **params),
+                        generate_payments("2026-02-11", "2026-02-21", **params)])
+    assert sorted(whole["id"]) == sorted(halves["id"])  # any split of time gives the same events
+    assert whole["payment_id"].isna().any()  # null keys
+    assert (whole["amount"] == "12,50 ARS").any()
+    assert whole.duplicated().any()  # rows sent twice
+    keyed = whole.dropna(subset=["payment_id"])
+    assert keyed.duplicated(["payment_id", "company_code"]).any()  # several events of one payment
+    assert whole["external_client_id"].isna().any()
+    updated = pd.to_datetime(whole["updated_at"], utc=True)
+    assert updated.between(pd.Timestamp("2026-02-01", tz="UTC"), pd.Timestamp("2026-02-21", tz="UTC")).all()
+    # successive batches: some payments come back changed, some unchanged
+    valid, _ = nodes.validate_payments_batch(nodes._as_text(whole, list(whole.columns)),
+                                             pd.DataFrame({"company_code": whole["company_code"].unique()}))
+    first = valid.sort_values("updated_at").drop_duplicates(["payment_id", "company_code"], keep="first")
+    last = valid.sort_values("updated_at").drop_duplicates(["payment_id", "company_code"], keep="last")
+    both = first.merge(last, on=["payment_id", "company_code"], suffixes=("_a", "_b"))
+    both = both[both["id_a"] != both["id_b"]]
+    same = (both["status_a"] == both["status_b"]) & (both["amount_a"] == both["amount_b"]) & (
+        both["payment_at_a"] == both["payment_at_b"])
+    assert same.any() and (~same).any()
