@@ -10,6 +10,7 @@ pytestmark = pytest.mark.integration
 
 NOTEBOOK_PIPELINES = {
     "clustering.ipynb": ("clustering", {"clustering.sample_data.n_reservations": 600}),
+    "payments.ipynb": ("payments", {"payments.sample_data.payments_per_day": 80}),
 }
 
 
