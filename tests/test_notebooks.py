@@ -11,6 +11,16 @@ pytestmark = pytest.mark.integration
 NOTEBOOK_PIPELINES = {
     "clustering.ipynb": ("clustering", {"clustering.sample_data.n_reservations": 600}),
     "payments.ipynb": ("payments", {"payments.sample_data.payments_per_day": 80}),
+    "ingestion.ipynb": (
+        "ingestion",
+        {
+            "ingestion.kaggle.source": "generator",
+            "ingestion.kaggle.datasets.credit_risk.sample.n_rows": 300,
+            "ingestion.kaggle.datasets.motor_temperature.sample.rows_per_profile": 20,
+            "ingestion.kaggle.datasets.citesum.sample.n_papers": 100,
+            "ingestion.sales.sample.n_sales_per_month": 100,
+        },
+    ),
 }
 
 

@@ -73,7 +73,7 @@ def check_schema(
 
 
 def _read_options(threads: bool) -> pacsv.ReadOptions:
-    return pacsv.ReadOptions(use_threads=threads, block_size=1 << 24)
+    return pacsv.ReadOptions(use_threads=threads)
 
 
 def _as_input(source: bytes | str):
@@ -104,8 +104,10 @@ def _fast_read(source, types, present, delimiter, date_format):
         invalid.append(row.text)
         return "skip"
 
+    # ISO dates parse straight to date32; other formats go through a timestamp parser and a cast.
+    custom_dates = date_format not in (None, "%Y-%m-%d")
     column_types = {
-        name: (pa.timestamp("s") if types.get(name) == "date" else ARROW_TYPES[types.get(name, "string")])
+        name: (pa.timestamp("s") if types.get(name) == "date" and custom_dates else ARROW_TYPES[types.get(name, "string")])
         for name in present
     }
     table = pacsv.read_csv(
@@ -114,7 +116,7 @@ def _fast_read(source, types, present, delimiter, date_format):
         parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=handler),
         convert_options=pacsv.ConvertOptions(
             column_types=column_types,
-            timestamp_parsers=[date_format] if date_format else None,
+            timestamp_parsers=[date_format] if custom_dates else None,
             strings_can_be_null=True,
         ),
     )

@@ -1,0 +1,209 @@
+"""CSV to partitioned parquet: the ingestion pipeline's conversion vs plain pyarrow vs pandas.
+
+    flock /tmp/cripto_bench.lock python benchmarks/csv_to_parquet.py            # 1 GB
+    python benchmarks/csv_to_parquet.py --size-gb 0.2 --keep                   # smaller, keep files
+
+Generates a trades CSV (dates, timestamps, strings, integers, floats) of ``--size-gb`` under
+``--workdir`` (default /tmp), then converts it three ways, each in a fresh subprocess so peak RSS
+(``ru_maxrss``) is that method's alone:
+
+- ``pipeline``: ``cripto_platform.pipelines.ingestion.csv_quarantine.read_typed_csv`` (explicit
+  column types, malformed-line quarantine) + ``cripto_platform.datasets.lake.write_partitioned``,
+  exactly what ``kedro run --pipeline ingestion`` does for a raw CSV;
+- ``pyarrow``: ``pyarrow.csv.read_csv`` + ``pyarrow.dataset.write_dataset``;
+- ``pandas``: ``pandas.read_csv`` + ``DataFrame.to_parquet(partition_cols=...)``.
+
+All three write zstd parquet partitioned by ``symbol`` with the same Arrow schema (date32,
+timestamp[s], int64, double, string); the script checks the schemas and value checksums match.
+The CSV and outputs are deleted at the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+
+COLUMNS = {
+    "trade_date": "date",
+    "traded_at": "timestamp",
+    "symbol": "string",
+    "trade_id": "int64",
+    "side": "string",
+    "price": "float64",
+    "quantity": "float64",
+    "fee": "float64",
+}
+SCHEMA = pa.schema(
+    [
+        ("trade_date", pa.date32()),
+        ("traded_at", pa.timestamp("s")),
+        ("symbol", pa.string()),
+        ("trade_id", pa.int64()),
+        ("side", pa.string()),
+        ("price", pa.float64()),
+        ("quantity", pa.float64()),
+        ("fee", pa.float64()),
+    ]
+)
+PARTITION = ["symbol"]
+SYMBOLS = np.array([f"SYM{i:02d}USDT" for i in range(16)])
+
+
+def generate(path: Path, size_bytes: int, seed: int = 7) -> int:
+    """Write the trades CSV in 1M-row chunks until it reaches ``size_bytes``; returns rows."""
+    rng = np.random.default_rng(seed)
+    rows, start = 0, np.datetime64("2024-01-01T00:00:00", "s")
+    with open(path, "wb") as handle:
+        first = True
+        while handle.tell() < size_bytes:
+            n = 1_000_000
+            seconds = np.sort(rng.integers(0, 365 * 86_400, n))
+            stamps = start + seconds.astype("timedelta64[s]")
+            table = pa.table(
+                {
+                    "trade_date": pa.array(stamps.astype("datetime64[D]").astype(str)),
+                    "traded_at": pa.array(np.char.replace(stamps.astype(str), "T", " ")),
+                    "symbol": pa.array(SYMBOLS[rng.integers(0, len(SYMBOLS), n)]),
+                    "trade_id": pa.array(np.arange(rows, rows + n, dtype="int64")),
+                    "side": pa.array(np.where(rng.random(n) < 0.5, "buy", "sell")),
+                    "price": pa.array(np.round(rng.lognormal(6, 1.5, n), 6)),
+                    "quantity": pa.array(np.round(rng.exponential(3, n), 8)),
+                    "fee": pa.array(np.round(rng.random(n) * 0.01, 8)),
+                }
+            )
+            pacsv.write_csv(table, handle, pacsv.WriteOptions(include_header=first, quoting_style="none"))
+            first = False
+            rows += n
+    return rows
+
+
+def convert_pipeline(src: str, dst: str) -> None:
+    from cripto_platform.datasets.lake import write_partitioned
+    from cripto_platform.pipelines.ingestion.csv_quarantine import read_typed_csv
+
+    table, quarantine = read_typed_csv(src, COLUMNS, "bench", date_format=None)
+    assert quarantine.empty
+    write_partitioned(table, dst, PARTITION, "zstd")
+
+
+def convert_pyarrow(src: str, dst: str) -> None:
+    table = pacsv.read_csv(src, convert_options=pacsv.ConvertOptions(column_types=SCHEMA))
+    fmt = ds.ParquetFileFormat()
+    ds.write_dataset(
+        table, dst, format=fmt, partitioning=PARTITION, partitioning_flavor="hive",
+        file_options=fmt.make_write_options(compression="zstd"), existing_data_behavior="delete_matching",
+    )
+
+
+def convert_pandas(src: str, dst: str) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(
+        src,
+        dtype={"symbol": "string", "trade_id": "int64", "side": "string", "price": "float64", "quantity": "float64", "fee": "float64"},
+        parse_dates=["trade_date", "traded_at"],
+        date_format={"trade_date": "%Y-%m-%d", "traded_at": "%Y-%m-%d %H:%M:%S"},
+    )
+    frame.to_parquet(dst, engine="pyarrow", compression="zstd", partition_cols=PARTITION, schema=SCHEMA, index=False)
+
+
+METHODS = {"pipeline": convert_pipeline, "pyarrow": convert_pyarrow, "pandas": convert_pandas}
+
+
+def run_one(method: str, src: str, dst: str) -> None:
+    """Child process: convert, print elapsed seconds and peak RSS as JSON."""
+    started = time.perf_counter()
+    METHODS[method](src, dst)
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"method": method, "seconds": elapsed, "peak_rss_mb": peak_mb}))
+
+
+def summarise(dst: str) -> dict:
+    """Schema and checksums of one output, for the same-output check."""
+    dataset = ds.dataset(dst, format="parquet", partitioning=ds.partitioning(pa.schema([("symbol", pa.string())]), flavor="hive"))
+    table = dataset.to_table()
+    schema = pa.schema([table.schema.field(name).remove_metadata() for name in SCHEMA.names])
+    return {
+        "schema": str(schema),
+        "rows": table.num_rows,
+        "price_sum": round(pc.sum(table["price"]).as_py(), 3),
+        "trade_id_sum": pc.sum(table["trade_id"]).as_py(),
+        "dates": [str(pc.min(table["trade_date"])), str(pc.max(table["trade_date"]))],
+        "last_ts": str(pc.max(table["traded_at"])),
+        "symbols": pc.count_distinct(table["symbol"]).as_py(),
+        "buys": pc.sum(pc.equal(table["side"], "buy")).as_py(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-gb", type=float, default=1.0)
+    parser.add_argument("--workdir", default="/tmp/cripto_csv_bench")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per method (the best is reported)")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--run-method", help=argparse.SUPPRESS)
+    parser.add_argument("--src", help=argparse.SUPPRESS)
+    parser.add_argument("--dst", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_method:
+        return run_one(args.run_method, args.src, args.dst)
+
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "trades.csv"
+    try:
+        started = time.perf_counter()
+        rows = generate(src, int(args.size_gb * 1024**3))
+        size = src.stat().st_size
+        print(f"generated {src}: {size / 1024**2:,.0f} MiB, {rows:,} rows in {time.perf_counter() - started:.0f}s", flush=True)
+        results, summaries = [], {}
+        for method in args.methods:
+            best = None
+            for _ in range(args.repeat):
+                dst = work / f"out_{method}"
+                shutil.rmtree(dst, ignore_errors=True)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--run-method", method, "--src", str(src), "--dst", str(dst)],
+                    capture_output=True, text=True,
+                )
+                if out.returncode != 0:
+                    raise SystemExit(f"{method} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                if best is None or result["seconds"] < best["seconds"]:
+                    best = result
+            best["mb_per_s"] = size / 1024**2 / best["seconds"]
+            results.append(best)
+            summaries[method] = summarise(str(work / f"out_{method}"))
+            print(f"{method:9s} {best['seconds']:7.1f} s  {best['mb_per_s']:6.1f} MiB/s  peak RSS {best['peak_rss_mb']:7.0f} MiB", flush=True)
+        reference = next(iter(summaries.values()))
+        for method, summary in summaries.items():
+            if summary != reference:
+                raise SystemExit(f"outputs differ: {method}: {summary} vs {reference}")
+        print(f"same typed output from every method: {reference['rows']:,} rows, schema {reference['schema']!r}")
+        print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}, pyarrow {pa.__version__}")
+        print("| method | seconds | MiB/s | peak RSS MiB |\n|---|---:|---:|---:|")
+        for r in results:
+            print(f"| {r['method']} | {r['seconds']:.1f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Lake datasets: versioned partitioned tables, raw bytes, lake root; keyed warehouse tables."""
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from kedro.io import DatasetError
+
+from cripto_platform.datasets import BytesDataset, LakeRootDataset, LakeTableDataset, WarehouseSchemaDataset
+
+
+def test_versions_are_kept_and_the_newest_is_loaded(tmp_path):
+    dataset = LakeTableDataset(path=str(tmp_path / "src"), table="t", partition_cols=["k"])
+    dataset.save({"20240101": pd.DataFrame({"k": ["a", "b"], "v": [1, 2]})})
+    dataset.save({"20240102": pd.DataFrame({"k": ["a"], "v": [3]})})
+    assert dataset.versions() == ["20240101", "20240102"]
+    assert dataset.load()["v"].tolist() == [3]
+    assert (tmp_path / "src/20240101/t/k=b").is_dir()
+    old = LakeTableDataset(path=str(tmp_path / "src"), table="t", partition_cols=["k"], load_version="20240101").load()
+    assert sorted(old["v"]) == [1, 2]
+    dataset.save({"20240102": pd.DataFrame({"k": ["c"], "v": [4]})})  # same version: replaced
+    assert dataset.load()["v"].tolist() == [4]
+
+
+def test_missing_tables_and_bad_versions(tmp_path):
+    assert LakeTableDataset(path=str(tmp_path), table="t", missing_ok=True).load().empty
+    with pytest.raises(DatasetError, match="no version"):
+        LakeTableDataset(path=str(tmp_path), table="t").load()
+    with pytest.raises(DatasetError, match="not yyyymmdd"):
+        LakeTableDataset(path=str(tmp_path), table="t").save({"latest": pd.DataFrame({"v": [1]})})
+    with pytest.raises(DatasetError, match=r"partition column\(s\) \['k'\]"):
+        LakeTableDataset(path=str(tmp_path), table="t", partition_cols=["k"]).save({"20240101": pd.DataFrame({"v": [1]})})
+
+
+def test_bytes_are_stored_exactly(tmp_path):
+    dataset = BytesDataset(filepath=str(tmp_path / "a/b/raw.csv"))
+    dataset.save(b"x;y\r\n1;\xff\n")
+    assert dataset.load() == b"x;y\r\n1;\xff\n"
+
+
+def test_lake_root_reports_existence(tmp_path):
+    assert LakeRootDataset(path=str(tmp_path)).load()["exists"] is True
+    assert LakeRootDataset(path=str(tmp_path / "nope")).load()["exists"] is False
+
+
+def test_schema_dataset_declares_keys_and_rolls_back(warehouse_url, warehouse_engine):
+    dataset = WarehouseSchemaDataset(
+        ddl_file="sales_schema.sql",
+        tables=["zone_catalog", "product_catalog", "point_of_sale_catalog", "sales_fact"],
+        credentials={"url": warehouse_url},
+    )
+    zones = pd.DataFrame({"id_zona": ["Z1"], "zona": ["Zona 1"], "region": ["Sur"]})
+    products = pd.DataFrame({"id_producto": ["P1"], "nombre_producto": ["Tamal"], "sabor": ["mole"], "categoria": ["tamal"], "precio_lista": [20.0]})
+    points = pd.DataFrame({"id_punto_venta": ["PV1"], "nombre": ["Punto"], "id_zona": ["Z1"], "tipo": ["tienda"], "fecha_alta": pd.to_datetime(["2020-01-01"]).date})
+    sales = pd.DataFrame({"id_venta": [1], "fecha": pd.to_datetime(["2024-01-01"]).date, "id_punto_venta": ["PV1"], "id_producto": ["P1"], "unidades": [2], "monto": [40.0], "archivo_origen": ["v.csv"]})
+    good = {"zone_catalog": zones, "product_catalog": products, "point_of_sale_catalog": points, "sales_fact": sales}
+    dataset.save(good)
+    assert dataset.load()["sales_fact"]["monto"].tolist() == [40.0]
+    orphan = {**good, "sales_fact": sales.assign(id_producto="P404", id_venta=2)}
+    with pytest.raises(DatasetError, match="foreign key"):
+        dataset.save(orphan)
+    with warehouse_engine.connect() as connection:  # rolled back: the previous tables are intact
+        assert connection.execute(sa.text("select id_venta from sales_fact")).scalars().all() == [1]
