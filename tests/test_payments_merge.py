@@ -205,7 +205,7 @@ def test_failure_between_staging_and_commit_leaves_table_and_watermark(tables, w
     dataset.on_step = fail_after_closing
     with pytest.raises(DatasetError, match="injected failure"):
         dataset.save(_payload(second, "2025-03-02T00:00:00+00:00"))
-    assert steps[:3] == ["prepare", "stage", "classify"]  # staging had happened
+    assert steps[:4] == ["prepare", "stage_keys", "classify", "stage"]  # staging had happened
     after = _table(warehouse_url, tables["table"])
     pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
                                   after.sort_values(KEY).reset_index(drop=True))

@@ -3,14 +3,17 @@
 The SCD type 2 merge (``merge_payments_scd2``) runs in ONE transaction, one set-based statement per
 step, each kept in ``warehouse/sql/payments_*.sql``:
 
-1. ``payments_stage``: a TEMP staging table (no WAL, dropped at commit), filled with COPY;
-2. ``payments_classify``: one LEFT JOIN of the staged rows against the current rows labels each
-   row ``new``, ``changed`` or ``unchanged`` by comparing a stored md5 row hash;
-3. ``payments_close_changed``: closes the current versions of changed keys by ``ctid``;
-4. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
-5. ``payments_insert_versions``: inserts a current version for new and changed keys;
-6. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
+1. ``payments_stage_keys``: every batch row's number, key and stored row hash, COPY'd into a TEMP
+   table (no WAL, dropped at commit). The row hash (``row_hash``) is computed vectorised in pandas;
+2. ``payments_classify``: ONE LEFT JOIN of the staged keys against the current rows (the partial
+   unique index) keeps the rows to write: new keys, and changed keys with their current ``ctid``;
+3. ``payments_stage``: only those rows, in full, COPY'd into a second TEMP table;
+4. ``payments_close_changed``: closes the current versions of changed keys by ``ctid``;
+5. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
+6. ``payments_insert_versions``: inserts a current version for every staged row;
+7. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
 
+Unchanged rows (usually most of a batch) only ever travel as key + hash.
 A failure at any step rolls all of it back: the table and the watermark stay as they were.
 """
 
@@ -142,7 +145,7 @@ def row_hash(rows: pd.DataFrame) -> np.ndarray:
     return folded.view(np.int64)
 
 
-def stage_frame(rows: pd.DataFrame) -> pa.Table:
+def stage_frame(rows: pd.DataFrame, hashes: np.ndarray | None = None) -> pa.Table:
     """The batch as the staging table's columns (integers for time and money), as an Arrow table."""
     columns: dict[str, pa.Array] = {
         "payment_id": pa.array(pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy()),
@@ -155,7 +158,7 @@ def stage_frame(rows: pd.DataFrame) -> pa.Table:
     for name in ("payment_at", "created_at", "updated_at"):
         micros, nulls = _epoch_us(rows[name])
         columns[f"{name}_us"] = pa.array(micros, mask=nulls)
-    columns["row_hash"] = pa.array(row_hash(rows))
+    columns["row_hash"] = pa.array(row_hash(rows) if hashes is None else hashes)
     return pa.table(columns)
 
 
@@ -169,8 +172,22 @@ def copy_arrow(cursor, table: str, data: pa.Table) -> int:
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, data.column_names))
     )
-    cursor.copy_expert(statement.as_string(cursor), pa.BufferReader(sink.getvalue()))
+    cursor.copy_expert(statement.as_string(cursor), pa.BufferReader(sink.getvalue()), size=1 << 20)
     return data.num_rows
+
+
+def _enlarge_temp_buffers(cursor, size: str = "256MB") -> None:
+    """Keep the staging tables in memory: PostgreSQL's default 8MB of temp buffers spills a 1M-row stage.
+
+    ``temp_buffers`` can only change before the session first touches a temporary table, so on a
+    pooled connection that already did, the setting (from the first merge) simply stays.
+    """
+    cursor.execute("SAVEPOINT temp_buffers")
+    try:
+        cursor.execute(f"SET temp_buffers = '{size}'")
+    except Exception:  # psycopg2 InvalidParameterValue: temporary tables already used in this session
+        cursor.execute("ROLLBACK TO SAVEPOINT temp_buffers")
+    cursor.execute("RELEASE SAVEPOINT temp_buffers")
 
 
 def merge_payments_scd2(
@@ -198,7 +215,8 @@ def merge_payments_scd2(
         raise DatasetError(f"merge into '{table}': missing_keys must be one of {MISSING_KEYS}, got {missing_keys!r}")
     _check_batch(rows, table)
     suffix = uuid.uuid4().hex[:8]
-    names = {"payments": table, "stage": f"{table}_stage_{suffix}", "classified": f"{table}_classified_{suffix}"}
+    names = {"payments": table, "keys": f"{table}_keys_{suffix}", "stage": f"{table}_stage_{suffix}",
+             "classified": f"{table}_classified_{suffix}"}
     params = {"effective_at": pd.Timestamp(effective_at).to_pydatetime(), "batch_id": batch_id, "run_id": run_id}
     timings: dict[str, float] = {}
 
@@ -215,18 +233,34 @@ def merge_payments_scd2(
     # lost commit is simply re-read on the next run. Atomicity and consistency are unaffected.
     cursor.execute("SET LOCAL synchronous_commit = off")
     cursor.execute("SET LOCAL work_mem = '256MB'")  # the classifying hash join in one batch
+    _enlarge_temp_buffers(cursor)
     step("prepare", started)
 
     started = time.perf_counter()
-    cursor.execute(_statement("payments_stage", stage=names["stage"]))
-    copy_arrow(cursor, names["stage"], stage_frame(rows))
-    step("stage", started)
+    hashes = row_hash(rows)
+    cursor.execute(_statement("payments_stage_keys", keys=names["keys"]))
+    copy_arrow(cursor, names["keys"], pa.table({
+        "n": pa.array(np.arange(len(rows), dtype=np.int32)),
+        "payment_id": pa.array(pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy()),
+        "company_code": _text_array(rows["company_code"]),
+        "row_hash": pa.array(hashes),
+    }))
+    # Statistics let the planner hash the smaller side (a temp table is never auto-analysed).
+    cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(names["keys"])))
+    step("stage_keys", started)
 
     started = time.perf_counter()
     cursor.execute(_statement("payments_classify", **names))
-    cursor.execute(sql.SQL("SELECT action, count(*) FROM {} GROUP BY action").format(sql.Identifier(names["classified"])))
-    actions = dict(cursor.fetchall())
+    cursor.execute(sql.SQL("SELECT n, current_ctid IS NULL FROM {}").format(sql.Identifier(names["classified"])))
+    written = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
+    to_write, is_new = written[:, 0], written[:, 1].astype(bool)
+    actions = {"new": int(is_new.sum()), "changed": int((~is_new).sum())}
     step("classify", started)
+
+    started = time.perf_counter()
+    cursor.execute(_statement("payments_stage", stage=names["stage"]))
+    copy_arrow(cursor, names["stage"], stage_frame(rows.iloc[np.sort(to_write)], hashes[np.sort(to_write)]))
+    step("stage", started)
 
     started = time.perf_counter()
     cursor.execute(_statement("payments_close_changed", **names), params)

@@ -1,17 +1,14 @@
--- One pass over the staged batch: a single LEFT JOIN against the current rows (served by the
--- partial unique index) keeps the rows that must be written, labelled 'new' or 'changed', with the
--- ctid of the current row to close. The change rule is written once: row_hash differs (the stored
--- hash of payment_at, status, amount, external_client_id, computed NULL-safely; see row_hash()).
--- Unchanged rows are not copied anywhere: they are counted as staged - written.
+-- One pass over the staged keys: a single LEFT JOIN against the current rows keeps the batch rows
+-- that must be written, with the ctid of the current row to close (NULL for a new key). The change
+-- rule is written once: row_hash differs (the stored hash of payment_at, status, amount,
+-- external_client_id, computed NULL-safely by row_hash() in datasets/payments.py).
+-- Unchanged rows go no further: they are counted as staged - written.
 CREATE TEMP TABLE {classified} ON COMMIT DROP AS
-SELECT
-    s.*,
-    c.ctid AS current_ctid,
-    CASE WHEN c.ctid IS NULL THEN 'new' ELSE 'changed' END AS action
-FROM {stage} AS s
+SELECT k.n, c.ctid AS current_ctid
+FROM {keys} AS k
 LEFT JOIN {payments} AS c
-    ON c.payment_id = s.payment_id
-   AND c.company_code = s.company_code
+    ON c.payment_id = k.payment_id
+   AND c.company_code = k.company_code
    AND c.is_current
 WHERE c.ctid IS NULL
-   OR c.row_hash <> s.row_hash;
+   OR c.row_hash <> k.row_hash;

@@ -18,4 +18,4 @@ SELECT
     NULL,
     %(batch_id)s,
     %(run_id)s
-FROM {classified};
+FROM {stage};

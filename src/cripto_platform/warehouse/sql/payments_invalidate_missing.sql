@@ -4,6 +4,6 @@ SET is_current = false,
     end_date = %(effective_at)s
 WHERE t.is_current
   AND NOT EXISTS (
-      SELECT 1 FROM {stage} AS s
-      WHERE s.payment_id = t.payment_id AND s.company_code = t.company_code
+      SELECT 1 FROM {keys} AS k
+      WHERE k.payment_id = t.payment_id AND k.company_code = t.company_code
   );

@@ -1,6 +1,6 @@
--- Staging for one batch: a temporary table (no WAL), dropped at commit, filled with one COPY.
+-- Phase 2 staging: the full rows to write (new and changed keys only), filled with one COPY.
 -- Timestamps travel as epoch microseconds and amounts as cents: integers are the cheapest values
--- to write and to parse, and only the rows that are inserted get converted back.
+-- to write and to parse.
 CREATE TEMP TABLE {stage} (
     payment_id          bigint NOT NULL,
     company_code        text   NOT NULL,
