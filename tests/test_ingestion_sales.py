@@ -74,3 +74,15 @@ def test_monthly_features_hand_example():
     assert features["unidades_media_3m"].iloc[3] == pytest.approx(3.0)  # mean of Jan..Mar
     assert features["unidades_mes_siguiente"].tolist()[:3] == [4, 0, 2]
     assert (features["id_zona"] == "Z1").all() and (features["anio"] == 2024).all()
+
+
+def test_raw_files_are_copied_from_a_source_folder(tmp_path):
+    files = generate_sales_files(n_products=2, n_zones=1, n_points_of_sale=2, n_sales_per_month=5, months=2)
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    raw = sales_nodes.collect_sales_files({**PARAMS, "source_uri": f"file://{tmp_path}"}, "20240105", {})
+    assert raw == {f"20240105/{name}": data for name, data in files.items()}  # byte for byte
+    (tmp_path / "puntos_venta.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"incomplete: missing \['puntos_venta.json'\]"):
+        sales_nodes.collect_sales_files({**PARAMS, "source_uri": str(tmp_path)}, "20240105", {})
