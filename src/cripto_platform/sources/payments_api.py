@@ -169,6 +169,8 @@ class PaymentsApiServer(ThreadingHTTPServer):
         with self._lock:
             if offset == 0 or key not in self._cache:
                 until = self.now or datetime.now(timezone.utc).isoformat()
+                if len(self._cache) >= 16:  # a few clients paging at once; forget the oldest query
+                    self._cache.pop(next(iter(self._cache)))
                 self._cache[key] = generate_payments(since, until, **self.generator)
             return self._cache[key]
 
