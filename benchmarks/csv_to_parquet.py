@@ -5,7 +5,7 @@
 
 Generates a trades CSV (dates, timestamps, strings, integers, floats) of ``--size-gb`` under
 ``--workdir`` (default /tmp), then converts it three ways, each in a fresh subprocess so peak RSS
-(``ru_maxrss``) is that method's alone:
+(``VmHWM``) is that method's alone:
 
 - ``pipeline``: ``cripto_platform.pipelines.ingestion.csv_quarantine.read_typed_csv`` (explicit
   column types, malformed-line quarantine) + ``cripto_platform.datasets.lake.write_partitioned``,
@@ -124,13 +124,33 @@ def convert_pandas(src: str, dst: str) -> None:
 METHODS = {"pipeline": convert_pipeline, "pyarrow": convert_pyarrow, "pandas": convert_pandas}
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS: VmHWM (ru_maxrss would include the parent's peak, kept across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_one(method: str, src: str, dst: str) -> None:
-    """Child process: convert, print elapsed seconds and peak RSS as JSON."""
+    """Child process: convert, print elapsed seconds and peak RSS as JSON (imports are not timed)."""
+    import pandas  # noqa: F401
+
+    from cripto_platform.datasets.lake import write_partitioned  # noqa: F401
+    from cripto_platform.pipelines.ingestion.csv_quarantine import read_typed_csv  # noqa: F401
+
+    before_mb = _peak_rss_mb()
     started = time.perf_counter()
     METHODS[method](src, dst)
     elapsed = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"method": method, "seconds": elapsed, "peak_rss_mb": peak_mb}))
+    peak_mb = _peak_rss_mb()
+    print(json.dumps({"method": method, "seconds": elapsed, "peak_rss_mb": peak_mb, "imports_rss_mb": before_mb}), flush=True)
+    # Skip interpreter teardown: Arrow's thread pools occasionally abort at exit ("terminate called
+    # without an active exception") after pandas' parquet writer; the result is already printed.
+    os._exit(0)
 
 
 def summarise(dst: str) -> dict:
@@ -155,7 +175,7 @@ def main() -> None:
     parser.add_argument("--size-gb", type=float, default=1.0)
     parser.add_argument("--workdir", default="/tmp/cripto_csv_bench")
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
-    parser.add_argument("--repeat", type=int, default=1, help="runs per method (the best is reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method, interleaved (best and median reported)")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--run-method", help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
@@ -172,10 +192,10 @@ def main() -> None:
         rows = generate(src, int(args.size_gb * 1024**3))
         size = src.stat().st_size
         print(f"generated {src}: {size / 1024**2:,.0f} MiB, {rows:,} rows in {time.perf_counter() - started:.0f}s", flush=True)
-        results, summaries = [], {}
-        for method in args.methods:
-            best = None
-            for _ in range(args.repeat):
+        runs: dict[str, list[dict]] = {method: [] for method in args.methods}
+        summaries = {}
+        for attempt in range(args.repeat):  # methods interleaved, so background load hits each alike
+            for method in args.methods:
                 dst = work / f"out_{method}"
                 shutil.rmtree(dst, ignore_errors=True)
                 out = subprocess.run(
@@ -185,21 +205,33 @@ def main() -> None:
                 if out.returncode != 0:
                     raise SystemExit(f"{method} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
                 result = json.loads(out.stdout.strip().splitlines()[-1])
-                if best is None or result["seconds"] < best["seconds"]:
-                    best = result
-            best["mb_per_s"] = size / 1024**2 / best["seconds"]
-            results.append(best)
-            summaries[method] = summarise(str(work / f"out_{method}"))
-            print(f"{method:9s} {best['seconds']:7.1f} s  {best['mb_per_s']:6.1f} MiB/s  peak RSS {best['peak_rss_mb']:7.0f} MiB", flush=True)
+                runs[method].append(result)
+                print(f"run {attempt + 1} {method:9s} {result['seconds']:7.1f} s  peak RSS {result['peak_rss_mb']:7.0f} MiB", flush=True)
+                if attempt == args.repeat - 1:
+                    summaries[method] = summarise(str(dst))
+                    shutil.rmtree(dst, ignore_errors=True)
+        results = []
+        for method, method_runs in runs.items():
+            seconds = sorted(r["seconds"] for r in method_runs)
+            results.append(
+                {
+                    "method": method,
+                    "seconds": seconds[0],
+                    "median": seconds[len(seconds) // 2],
+                    "mb_per_s": size / 1024**2 / seconds[0],
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in method_runs),
+                    "extra_mb": max(r["peak_rss_mb"] - r["imports_rss_mb"] for r in method_runs),
+                }
+            )
         reference = next(iter(summaries.values()))
         for method, summary in summaries.items():
             if summary != reference:
                 raise SystemExit(f"outputs differ: {method}: {summary} vs {reference}")
         print(f"same typed output from every method: {reference['rows']:,} rows, schema {reference['schema']!r}")
         print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}, pyarrow {pa.__version__}")
-        print("| method | seconds | MiB/s | peak RSS MiB |\n|---|---:|---:|---:|")
+        print(f"| method | best s | median s | MiB/s (best) | peak RSS MiB | RSS growth MiB |  ({args.repeat} runs each)\n|---|---:|---:|---:|---:|---:|")
         for r in results:
-            print(f"| {r['method']} | {r['seconds']:.1f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+            print(f"| {r['method']} | {r['seconds']:.1f} | {r['median']:.1f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['extra_mb']:.0f} |")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
