@@ -72,3 +72,13 @@ def test_snake_case():
     assert snake_case("Precio Lista (MXN)") == "precio_lista_mxn"
     assert snake_case("Categoría") == "categoria"
     assert snake_case("motorSpeed") == "motor_speed"
+
+
+def test_every_bad_value_of_a_line_is_named():
+    data = b"Name,Age,When,Score\nann,x,2024-01-02,oops\nbob,4,2024-01-03,2.5\n"
+    table, quarantine = read_typed_csv(data, COLUMNS, "demo.csv")
+    assert table.column("name").to_pylist() == ["bob"]
+    assert quarantine["reason"].tolist() == [
+        "column 'Age': cannot parse 'x' as int64; column 'Score': cannot parse 'oops' as float64"
+    ]
+    assert quarantine["line_number"].tolist() == [2]

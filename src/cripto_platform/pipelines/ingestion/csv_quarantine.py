@@ -173,9 +173,10 @@ def _slow_read(source, types, present, delimiter, date_format, dataset):
         kind = types.get(name, "string")
         values, bad = _coerce(frame[name], kind, date_format if kind in ("date", "timestamp") else None)
         converted[name] = values
-        if bad.any():
-            note = f"column '{name}': cannot parse " + frame[name].where(bad, "").map(repr, na_action="ignore") + f" as {kind}"
-            reasons = reasons.where(~bad, reasons.where(reasons == "", reasons + "; ") + note)
+        if bad.any():  # only the failing rows are touched, with vectorised string operations
+            note = f"column '{name}': cannot parse '" + frame.loc[bad, name].astype(str) + f"' as {kind}"
+            current = reasons.loc[bad]
+            reasons.loc[bad] = current.where(current == "", current + "; ") + note
     bad_rows = (reasons != "").to_numpy().copy()
     # Blank lines are not rows (the fast path skips them too); they only count for line numbers.
     blank = frame[present].fillna("").eq("").all(axis=1).to_numpy() if present else np.zeros(len(frame), bool)
