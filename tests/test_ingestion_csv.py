@@ -82,3 +82,10 @@ def test_every_bad_value_of_a_line_is_named():
         "column 'Age': cannot parse 'x' as int64; column 'Score': cannot parse 'oops' as float64"
     ]
     assert quarantine["line_number"].tolist() == [2]
+
+
+def test_na_tokens_in_number_columns_are_quarantined_not_nulled():
+    data = b"Name,Age,When,Score\nann,NA,2024-01-02,1\nbob,4,2024-01-03,\n"
+    table, quarantine = read_typed_csv(data, COLUMNS, "demo.csv")
+    assert table.column("name").to_pylist() == ["bob"] and table.column("score").to_pylist() == [None]
+    assert quarantine["line_number"].tolist() == [2] and "'NA'" in quarantine["reason"].item()

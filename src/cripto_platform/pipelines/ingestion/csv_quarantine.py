@@ -117,6 +117,9 @@ def _fast_read(source, types, present, delimiter, date_format):
         convert_options=pacsv.ConvertOptions(
             column_types=column_types,
             timestamp_parsers=[date_format] if custom_dates else None,
+            # Only an empty field is missing (as in the serial path); "NA"/"null" in a number column
+            # is a value that does not parse, so the line is quarantined rather than silently nulled.
+            null_values=[""],
             strings_can_be_null=True,
         ),
     )
