@@ -89,3 +89,12 @@ def test_na_tokens_in_number_columns_are_quarantined_not_nulled():
     table, quarantine = read_typed_csv(data, COLUMNS, "demo.csv")
     assert table.column("name").to_pylist() == ["bob"] and table.column("score").to_pylist() == [None]
     assert quarantine["line_number"].tolist() == [2] and "'NA'" in quarantine["reason"].item()
+
+
+@pytest.mark.parametrize("dirty", [False, True])
+def test_line_numbers_follow_blank_and_rejected_lines(dirty):
+    bad = b"bob,4\n" if dirty else b"\n"
+    data = b"Name,Age,When,Score\nann,3,2024-01-02,1.5\n\n" + bad + b"cid,5,2024-01-03,\n"
+    table, quarantine = read_typed_csv(data, COLUMNS, "d", line_numbers=True)
+    assert table.column("line_number").to_pylist() == [2, 5]
+    assert quarantine["line_number"].tolist() == ([4] if dirty else [])

@@ -28,6 +28,10 @@ def test_sales_are_typed_and_orphans_quarantined():
     assert reasons.str.contains("expected 5 fields").sum() == 2  # one truncated line per month
     assert reasons.str.contains("column 'Fecha'").sum() == 2  # 31/02 per month
     assert reasons.str.contains("unknown id_producto P999").sum() == 2
+    orphans = quarantine[reasons.str.contains("unknown id_producto")]
+    for file, line in zip(orphans["dataset"], orphans["line_number"]):  # the line really holds P999
+        assert b"P999" in files[file.split("/", 1)[1]].splitlines()[line - 1]
+    assert (sales["linea_origen"] >= 2).all()
     assert sales["id_venta"].is_unique and sales["id_producto"].isin(products["20240105"]["id_producto"]).all()
     assert str(pd.Series(sales["fecha"]).map(type).iloc[0].__name__) == "date"
     assert sales["unidades"].dtype == "int64"

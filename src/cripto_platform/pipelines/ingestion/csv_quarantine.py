@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 ARROW_TYPES = {
@@ -29,6 +30,7 @@ ARROW_TYPES = {
     "timestamp": pa.timestamp("s"),
 }
 QUARANTINE_COLUMNS = ["dataset", "line_number", "reason", "raw_line"]
+LINE_COLUMN = "line_number"
 
 
 class SchemaDriftError(ValueError):
@@ -84,6 +86,10 @@ def _finish(table: pa.Table, types: dict[str, str], missing: list[str]) -> pa.Ta
     """Dates cast from timestamps, tolerated missing columns added as nulls, snake_case names."""
     columns, names = [], []
     for name in list(table.column_names) + missing:
+        if name == LINE_COLUMN and name not in types:
+            columns.append(table.column(name))
+            names.append(name)
+            continue
         kind = types.get(name, "string")
         target = ARROW_TYPES[kind]
         if name in missing:
@@ -97,7 +103,7 @@ def _finish(table: pa.Table, types: dict[str, str], missing: list[str]) -> pa.Ta
     return pa.Table.from_arrays(columns, names=names)
 
 
-def _fast_read(source, types, present, delimiter, date_format):
+def _fast_read(source, types, present, delimiter, date_format, line_numbers=False):
     invalid: list[str] = []
 
     def handler(row) -> str:
@@ -113,7 +119,10 @@ def _fast_read(source, types, present, delimiter, date_format):
     table = pacsv.read_csv(
         _as_input(source),
         read_options=_read_options(True),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=handler),
+        # With line numbers wanted, blank lines are read as all-null rows so row i is line i + 2.
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, invalid_row_handler=handler, ignore_empty_lines=not line_numbers
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types=column_types,
             timestamp_parsers=[date_format] if custom_dates else None,
@@ -123,6 +132,12 @@ def _fast_read(source, types, present, delimiter, date_format):
             strings_can_be_null=True,
         ),
     )
+    if line_numbers and not invalid:
+        lines = pa.array(np.arange(2, 2 + table.num_rows, dtype="int64"))
+        blank = pc.is_null(table.column(0))
+        for column in table.columns[1:]:
+            blank = pc.and_(blank, pc.is_null(column))
+        table = table.append_column(LINE_COLUMN, lines).filter(pc.invert(blank))
     return table, invalid
 
 
@@ -147,7 +162,7 @@ def _coerce(values: pd.Series, kind: str, date_format: str | None) -> tuple[pd.S
     return converted, bad
 
 
-def _slow_read(source, types, present, delimiter, date_format, dataset):
+def _slow_read(source, types, present, delimiter, date_format, dataset, line_numbers=False):
     invalid: list[tuple[int, str, int]] = []
 
     def handler(row) -> str:
@@ -212,7 +227,10 @@ def _slow_read(source, types, present, delimiter, date_format, dataset):
         kind = types.get(name, "string")
         arrow_type = pa.timestamp("ns") if kind in ("date", "timestamp") else ARROW_TYPES[kind]
         arrays.append(pa.array(good[name], type=arrow_type, from_pandas=True))
-    return pa.Table.from_arrays(arrays, names=present), quarantine
+    table = pa.Table.from_arrays(arrays, names=present)
+    if line_numbers:
+        table = table.append_column(LINE_COLUMN, pa.array(kept_lines[keep], type=pa.int64()))
+    return table, quarantine
 
 
 def read_typed_csv(
@@ -222,11 +240,13 @@ def read_typed_csv(
     delimiter: str = ",",
     date_format: str | None = None,
     tolerated_drift: Iterable[str] = (),
+    line_numbers: bool = False,
 ) -> tuple[pa.Table, pd.DataFrame]:
     """Typed, snake_case Arrow table from a raw CSV (bytes or path), and the quarantined lines.
 
     ``columns`` maps each raw column name to one of ``ARROW_TYPES``; ``date_format`` (strptime) is
-    used for ``date``/``timestamp`` columns (ISO when omitted).
+    used for ``date``/``timestamp`` columns (ISO when omitted). ``line_numbers`` adds a
+    ``line_number`` column with each kept row's physical line in the file (lineage).
     """
     unknown = {kind for kind in columns.values() if kind not in ARROW_TYPES}
     if unknown:
@@ -237,12 +257,12 @@ def read_typed_csv(
     missing, _ = check_schema(header, columns, dataset, tolerated_drift)
     present = header
     try:
-        table, invalid = _fast_read(source, columns, present, delimiter, date_format)
+        table, invalid = _fast_read(source, columns, present, delimiter, date_format, line_numbers)
         if not invalid:
             return _finish(table, columns, missing), pd.DataFrame(columns=QUARANTINE_COLUMNS)
     except pa.ArrowInvalid:
         pass  # a value that does not parse: find which lines with the serial reader
-    table, quarantine = _slow_read(source, columns, present, delimiter, date_format, dataset)
+    table, quarantine = _slow_read(source, columns, present, delimiter, date_format, dataset, line_numbers)
     return _finish(table, columns, missing), quarantine
 
 

@@ -26,7 +26,7 @@ WAREHOUSE_COLUMNS = {
     "zone_catalog": ["id_zona", "zona", "region"],
     "product_catalog": ["id_producto", "nombre_producto", "sabor", "categoria", "precio_lista"],
     "point_of_sale_catalog": ["id_punto_venta", "nombre", "id_zona", "tipo", "fecha_alta"],
-    "sales_fact": ["id_venta", "fecha", "id_punto_venta", "id_producto", "unidades", "monto", "archivo_origen"],
+    "sales_fact": ["id_venta", "fecha", "id_punto_venta", "id_producto", "unidades", "monto", "archivo_origen", "linea_origen"],
 }
 
 
@@ -65,9 +65,10 @@ def _foreign_key_quarantine(frame: pd.DataFrame, column: str, known: pd.Series, 
     quarantine = pd.DataFrame(
         {
             "dataset": bad.get("archivo_origen", pd.Series(dataset, index=bad.index)),
-            "line_number": bad.get("_line", pd.Series(-1, index=bad.index)).astype("int64"),
+            # -1 for rows that do not come from a CSV line (the points-of-sale JSON)
+            "line_number": bad.get("linea_origen", pd.Series(-1, index=bad.index)).astype("int64"),
             "reason": f"unknown {column} " + bad[column].astype(str),
-            "raw_line": bad.drop(columns=["_line"], errors="ignore").astype(str).agg(",".join, axis=1) if len(bad) else pd.Series(dtype="str"),
+            "raw_line": bad.drop(columns=["linea_origen", "archivo_origen"], errors="ignore").astype(str).agg(",".join, axis=1) if len(bad) else pd.Series(dtype="str"),
         },
         columns=QUARANTINE_COLUMNS,
     )
@@ -83,10 +84,10 @@ def process_sales(
     tolerated = params.get("tolerated_drift") or []
     quarantines = []
 
-    def read_csv(name: str, spec_key: str, delimiter: str = ",") -> pd.DataFrame:
+    def read_csv(name: str, spec_key: str, delimiter: str = ",", line_numbers: bool = False) -> pd.DataFrame:
         key = f"{version}/{name}"
         table, quarantine = read_typed_csv(
-            _load(raw, key), columns[spec_key], key, delimiter, params.get("date_format"), tolerated
+            _load(raw, key), columns[spec_key], key, delimiter, params.get("date_format"), tolerated, line_numbers
         )
         log_quarantine(f"sales/{key}", table.num_rows, quarantine)
         quarantines.append(quarantine)
@@ -104,12 +105,16 @@ def process_sales(
     if not sale_keys:
         raise FileNotFoundError(f"no raw sales files under '{version}/{files['sales_prefix']}'")
     sales = pd.concat(
-        [read_csv(key.split("/", 1)[1], "sales").assign(archivo_origen=key) for key in sale_keys], ignore_index=True
-    )
+        [
+            read_csv(key.split("/", 1)[1], "sales", line_numbers=True).assign(archivo_origen=key)
+            for key in sale_keys
+        ],
+        ignore_index=True,
+    ).rename(columns={"line_number": "linea_origen"})
     points, orphan_points = _foreign_key_quarantine(points, "id_zona", zones["id_zona"], points_key)
     sales, orphan_products = _foreign_key_quarantine(sales, "id_producto", products["id_producto"], "sales")
     sales, orphan_points_of_sale = _foreign_key_quarantine(sales, "id_punto_venta", points["id_punto_venta"], "sales")
-    sales = sales.sort_values(["fecha", "archivo_origen"], kind="stable").reset_index(drop=True)
+    sales = sales.sort_values(["fecha", "archivo_origen", "linea_origen"], kind="stable").reset_index(drop=True)
     sales.insert(0, "id_venta", np.arange(1, len(sales) + 1, dtype="int64"))
     sales["anio"] = pd.to_datetime(sales["fecha"]).dt.year.astype("int64")
     quarantine = pd.concat(

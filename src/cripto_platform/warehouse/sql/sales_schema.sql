@@ -31,7 +31,8 @@ CREATE TABLE sales_fact (
     id_producto     text NOT NULL REFERENCES product_catalog (id_producto),
     unidades        bigint NOT NULL,
     monto           double precision NOT NULL,
-    archivo_origen  text NOT NULL
+    archivo_origen  text NOT NULL,          -- raw file of the version the row came from
+    linea_origen    bigint                  -- its line in that file
 );
 
 CREATE INDEX sales_fact_fecha_idx ON sales_fact (fecha);
