@@ -194,10 +194,15 @@ def main() -> None:
         print(f"generated {src}: {size / 1024**2:,.0f} MiB, {rows:,} rows in {time.perf_counter() - started:.0f}s", flush=True)
         runs: dict[str, list[dict]] = {method: [] for method in args.methods}
         summaries = {}
-        for attempt in range(args.repeat):  # methods interleaved, so background load hits each alike
-            for method in args.methods:
+        for attempt in range(args.repeat):
+            # Methods interleaved and rotated (each takes every position once in 3 rounds), and dirty
+            # pages flushed before each run, so neither background load nor the previous method's
+            # write-back lands on one method only.
+            order = args.methods[attempt % len(args.methods):] + args.methods[: attempt % len(args.methods)]
+            for method in order:
                 dst = work / f"out_{method}"
                 shutil.rmtree(dst, ignore_errors=True)
+                os.sync()
                 out = subprocess.run(
                     [sys.executable, __file__, "--run-method", method, "--src", str(src), "--dst", str(dst)],
                     capture_output=True, text=True,
