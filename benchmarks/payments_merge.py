@@ -80,7 +80,7 @@ def timed(function) -> tuple[float, object]:
 def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int) -> dict:
     from psycopg2 import sql
 
-    from cripto_platform.datasets.payments import copy_arrow, merge_payments_scd2, stage_frame
+    from cripto_platform.datasets.payments import _enlarge_temp_buffers, copy_arrow, merge_payments_scd2, stage_frame
     from cripto_platform.warehouse import get_engine, load_sql, transaction
 
     table = "bench_payments_l0"
@@ -117,6 +117,42 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
             copy_arrow(cursor, "bench_copy_target", stage_frame(batch))
 
     copy_seconds, _ = timed(copy_plain)
+
+    def straightforward():
+        # The textbook version, same staging bytes: UPDATE ... FROM stage comparing the four columns
+        # with IS DISTINCT FROM, then INSERT ... WHERE NOT EXISTS (a second join). Rolled back, so the
+        # merge below starts from the same history (its commit is therefore not timed).
+        with_stage = load_sql("payments_stage").replace("{stage}", "naive_stage")
+        converted = ("timestamptz 'epoch' + s.payment_at_us * interval '1 microsecond', s.status, "
+                     "s.amount_cents / 100.0, s.external_client_id")
+        raw = get_engine(url).raw_connection()
+        try:
+            with raw.cursor() as cursor:
+                _enlarge_temp_buffers(cursor)  # same session settings as the merge
+                cursor.execute("SET LOCAL TimeZone = 'UTC'")
+                cursor.execute(with_stage)
+                copy_arrow(cursor, "naive_stage", stage_frame(batch))
+                cursor.execute(
+                    f"UPDATE {table} AS t SET is_current = false, end_date = '2026-01-01' FROM naive_stage AS s "
+                    "WHERE t.payment_id = s.payment_id AND t.company_code = s.company_code AND t.is_current "
+                    f"AND (t.payment_at, t.status, t.amount, t.external_client_id) IS DISTINCT FROM ({converted})"
+                )
+                cursor.execute(
+                    f"INSERT INTO {table} (payment_id, company_code, external_client_id, status, amount, payment_at, "
+                    "created_at, updated_at, row_hash, is_current, start_date, batch_id) "
+                    f"SELECT s.payment_id, s.company_code, s.external_client_id, s.status, s.amount_cents / 100.0, "
+                    "timestamptz 'epoch' + s.payment_at_us * interval '1 microsecond', "
+                    "timestamptz 'epoch' + s.created_at_us * interval '1 microsecond', "
+                    "timestamptz 'epoch' + s.updated_at_us * interval '1 microsecond', "
+                    "s.row_hash, true, '2026-01-01', 'naive' FROM naive_stage AS s WHERE NOT EXISTS ("
+                    f"SELECT 1 FROM {table} AS t WHERE t.payment_id = s.payment_id "
+                    "AND t.company_code = s.company_code AND t.is_current)"
+                )
+        finally:
+            raw.rollback()
+            raw.close()
+
+    naive_seconds, _ = timed(straightforward)
 
     steps: dict[str, float] = {}
     last = [time.perf_counter()]
@@ -178,6 +214,8 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
         "copy_s": round(copy_seconds, 2),
         "copy_rows_per_s": round(batch_rows / copy_seconds),
         "merge_vs_copy": round(merge_seconds / copy_seconds, 2),
+        "straightforward_s": round(naive_seconds, 2),
+        "straightforward_vs_copy": round(naive_seconds / copy_seconds, 2),
         "row_by_row_rows": row_by_row_rows,
         "row_by_row_s": round(rbr_seconds, 2),
         "row_by_row_us_per_row": round(rbr_per_row * 1e6, 1),
@@ -203,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     url = resolve_url()
     print(f"python {platform.python_version()}, pandas {pd.__version__}, {os.cpu_count()} cpus, pgdata {pgdata}")
     header = ("history", "batch", "merge_s", "merge_rows_per_s", "copy_s", "merge_vs_copy",
+              "straightforward_s", "straightforward_vs_copy",
               "row_by_row_us_per_row", "merge_us_per_row", "merge_speedup_per_row")
     print("| " + " | ".join(header) + " |", flush=True)
     results = []
@@ -216,7 +255,29 @@ def main(argv: list[str] | None = None) -> int:
                       f"merge steps {result['steps_s']}", flush=True)
     finally:
         stop_embedded_server(pgdata)
+        _stop_postmaster(pgdata)
     return 0
+
+
+def _stop_postmaster(pgdata: str) -> None:
+    """Stop this run's server and delete its data directory.
+
+    As root, pgserver runs PostgreSQL as the ``pgserver`` user, so ``pg_ctl stop`` from root (what
+    ``stop_embedded_server`` does) is refused; signalling the postmaster (fast shutdown) works.
+    """
+    import shutil
+    import signal
+    from pathlib import Path
+
+    pid_file = Path(pgdata) / "postmaster.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)
+        for _ in range(100):
+            if not pid_file.exists():
+                break
+            time.sleep(0.1)
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 if __name__ == "__main__":

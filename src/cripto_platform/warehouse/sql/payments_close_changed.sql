@@ -2,4 +2,6 @@
 UPDATE {payments}
 SET is_current = false,
     end_date = %(effective_at)s
-WHERE ctid = ANY (ARRAY(SELECT current_ctid FROM {classified} WHERE current_ctid IS NOT NULL));
+WHERE ctid = ANY (ARRAY(
+    SELECT current_ctid FROM {classified} WHERE current_ctid IS NOT NULL ORDER BY current_ctid  -- heap order
+));
