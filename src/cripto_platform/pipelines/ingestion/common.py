@@ -48,6 +48,6 @@ def log_quarantine(dataset: str, rows: int, quarantine: pd.DataFrame) -> None:
     lines = quarantine["line_number"].tolist() if "line_number" in quarantine else []
     shown = ", ".join(map(str, lines[:10])) + (" …" if len(lines) > 10 else "")
     logger.warning(
-        "%s: %d rows kept, %d quarantined (lines %s); see the %s quarantine dataset",
+        "%s: %d rows kept, %d quarantined (lines %s); see dataset '%s_quarantine'",
         dataset, rows, len(quarantine), shown, dataset.split("/")[0],
     )

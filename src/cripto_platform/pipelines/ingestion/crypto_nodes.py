@@ -54,10 +54,10 @@ def plan_fetch(silver: pd.DataFrame, params: dict[str, Any], version: str, lake:
     plan["start"] = pd.to_datetime(plan["start"]).astype("datetime64[ns]")
     plan["end"] = pd.to_datetime(plan["end"]).astype("datetime64[ns]")
     for row in plan.itertuples():  # one line per symbol, not per candle
-        logger.info(
-            "crypto %s %s: fetch %s .. %s%s", mode, row.symbol, row.start.date(), row.end.date(),
-            " (up to date, nothing to fetch)" if row.start > row.end else "",
-        )
+        if row.start > row.end:
+            logger.info("crypto %s %s: up to date through %s, nothing to fetch", mode, row.symbol, row.end.date())
+        else:
+            logger.info("crypto %s %s: fetch %s .. %s", mode, row.symbol, row.start.date(), row.end.date())
     return plan
 
 
