@@ -174,3 +174,27 @@ def test_cloud_run_fails_first_when_the_bucket_is_missing(kedro_project, s3_endp
     monkeypatch.setenv("CRIPTO_S3_BUCKET", "no-such-bucket-here")
     with pytest.raises(Exception, match="lake root 's3://no-such-bucket-here' does not exist"):
         run_kedro(kedro_project, "ingestion", SMALL, env="cloud")
+
+
+def test_historical_mode_backfills_a_range_into_silver(kedro_project):
+    params = {**SMALL, "ingestion.crypto.start_date": "2024-02-01"}
+    run_kedro(kedro_project, "ingestion", {**params, "ingestion.version": "20240301"})
+    backfill = {
+        **params,
+        "ingestion.version": "20240302",
+        "ingestion.crypto.mode": "historical",
+        "ingestion.crypto.historical.start_date": "2024-01-01",
+        "ingestion.crypto.historical.end_date": "2024-01-31",
+    }
+    run_kedro(kedro_project, "ingestion", backfill)
+    data = kedro_project / "data"
+    before = pd.read_parquet(data / "02_intermediate/crypto/20240301/candles")
+    after = pd.read_parquet(data / "02_intermediate/crypto/20240302/candles")
+    assert pd.to_datetime(before["date"]).min() == pd.Timestamp("2024-02-01")
+    assert pd.to_datetime(after["date"]).min() == pd.Timestamp("2024-01-01")
+    assert len(after) == len(before) + len(after[pd.to_datetime(after["date"]) < "2024-02-01"])
+    assert not after.duplicated(["symbol", "open_time"]).any()
+    backfill_bronze = list((data / "01_raw/crypto/20240302/klines").rglob("20240101-20240131-p*.json"))
+    assert {p.parent.name for p in backfill_bronze} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+    gold = pd.read_parquet(data / "04_feature/crypto/20240302/daily_features")
+    assert len(gold) == len(after)
