@@ -60,3 +60,19 @@ def test_schema_dataset_declares_keys_and_rolls_back(warehouse_url, warehouse_en
         dataset.save(orphan)
     with warehouse_engine.connect() as connection:  # rolled back: the previous tables are intact
         assert connection.execute(sa.text("select id_venta from sales_fact")).scalars().all() == [1]
+
+
+def test_a_failed_write_keeps_the_version_already_stored(tmp_path, monkeypatch):
+    from cripto_platform.datasets import lake
+
+    dataset = LakeTableDataset(path=str(tmp_path), table="t", partition_cols=["k"])
+    dataset.save({"20240101": pd.DataFrame({"k": ["a"], "v": [1]})})
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake, "_write_dataset", broken)
+    with pytest.raises(DatasetError, match="Failed while saving"):  # kedro wraps the OSError
+        dataset.save({"20240101": pd.DataFrame({"k": ["b"], "v": [2]})})
+    assert dataset.load()["v"].tolist() == [1]
+    assert sorted(p.name for p in (tmp_path / "20240101").iterdir()) == ["t"]  # no staging left behind

@@ -8,6 +8,7 @@ Paths may be local or ``s3://`` (fsspec/s3fs; the endpoint comes from ``AWS_ENDP
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import fsspec
@@ -23,8 +24,7 @@ VERSION_PATTERN = re.compile(r"^\d{8}$")
 
 def _arrow_fs(fs: fsspec.AbstractFileSystem):
     """A pyarrow filesystem for ``fs`` (native for local paths, wrapped fsspec otherwise)."""
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return LocalFileSystem() if protocol in ("file", "local") else PyFileSystem(FSSpecHandler(fs))
+    return LocalFileSystem() if _is_local(fs) else PyFileSystem(FSSpecHandler(fs))
 
 
 def write_partitioned(
@@ -34,12 +34,39 @@ def write_partitioned(
     compression: str = "zstd",
     fs: fsspec.AbstractFileSystem | None = None,
 ) -> None:
-    """Write ``data`` as hive-partitioned compressed parquet under ``path``, replacing what was there."""
+    """Write ``data`` as hive-partitioned compressed parquet under ``path``, replacing what was there.
+
+    The files are written to a staging folder beside ``path`` first and swapped in only once complete,
+    so a failed write leaves the previous content of ``path`` as it was.
+    """
     table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
     fs, root = (fs, path) if fs is not None else url_to_fs(path)
+    staging = f"{root.rstrip('/')}.staging-{uuid.uuid4().hex[:12]}"
+    fs.makedirs(staging, exist_ok=True)
+    try:
+        _write_dataset(table, staging, partition_cols, compression, fs)
+    except BaseException:
+        try:
+            fs.rm(staging, recursive=True)
+        except FileNotFoundError:  # nothing was written (object stores have no empty folders)
+            pass
+        raise
     if fs.exists(root):
         fs.rm(root, recursive=True)
-    fs.makedirs(root, exist_ok=True)
+    if _is_local(fs):
+        fs.mv(staging, root, recursive=True)  # one rename
+    else:  # object stores have no folders to rename: move each object of the staging prefix
+        for source in fs.find(staging):
+            fs.mv(source, root + source[len(staging):])
+        fs.invalidate_cache()
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
+def _write_dataset(table: pa.Table, root: str, partition_cols, compression: str, fs) -> None:
     fmt = ds.ParquetFileFormat()
     ds.write_dataset(
         table,
