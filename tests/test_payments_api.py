@@ -104,3 +104,13 @@ def test_pipeline_fetch_nodes_read_the_api_like_the_generator(make_server):
     pd.testing.assert_frame_equal(from_api, from_generator)
     assert from_api["payment_id"].isna().sum() == from_generator["payment_id"].isna().sum()
     pd.testing.assert_frame_equal(fetch_companies(source, GENERATOR), fetch_companies({"kind": "generator"}, GENERATOR))
+
+
+def test_base_url_from_credentials_when_the_parameter_is_null(make_server):
+    server = make_server()
+    window = {"since": "2026-02-27T00:00:00+00:00", "until": NOW}
+    rows = fetch_payments_batch(window, {"kind": "api", "base_url": None, "backoff_seconds": 0.01}, GENERATOR,
+                                {"base_url": server.url})
+    assert len(rows) > 0 and server.requests_seen >= 1
+    with pytest.raises(ValueError, match=r"no base URL: set payments.source.base_url or .*CRIPTO_PAYMENTS_API_URL"):
+        fetch_companies({"kind": "api", "base_url": None}, GENERATOR, {"base_url": None})

@@ -5,6 +5,7 @@ from cripto_platform.datasets.payments import (
     CompaniesDimensionDataset,
     EtlWatermarkDataset,
     LandingBucketDataset,
+    PaymentsApiDataset,
     PaymentsSCD2Dataset,
 )
 from cripto_platform.datasets.warehouse import WarehouseQueryDataset, WarehouseTableDataset
@@ -18,6 +19,7 @@ __all__ = [
     "CompaniesDimensionDataset",
     "EtlWatermarkDataset",
     "LandingBucketDataset",
+    "PaymentsApiDataset",
     "PaymentsSCD2Dataset",
     "WarehouseQueryDataset",
     "WarehouseTableDataset",

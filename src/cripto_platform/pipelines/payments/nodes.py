@@ -48,11 +48,17 @@ def check_landing_bucket(status: dict[str, Any], params: dict[str, Any]) -> dict
 # ------------------------------------------------------------------ sources
 
 
-def _api_client(source: dict[str, Any]):
+def _api_client(source: dict[str, Any], api: dict[str, Any] | None):
     from cripto_platform.sources.payments_api import PaymentsApiClient
 
+    base_url = source.get("base_url") or (api or {}).get("base_url")
+    if not base_url:
+        raise ValueError(
+            "payments.source.kind is 'api' but no base URL: set payments.source.base_url or the "
+            "payments_api.base_url credential (CRIPTO_PAYMENTS_API_URL)"
+        )
     return PaymentsApiClient(
-        source.get("base_url") or "",
+        base_url,
         page_size=int(source.get("page_size", 1000)),
         timeout_seconds=float(source.get("timeout_seconds", 10)),
         max_retries=int(source.get("max_retries", 4)),
@@ -84,19 +90,21 @@ def _as_text(records, columns: list[str]) -> pd.DataFrame:
     return text.reset_index(drop=True)
 
 
-def fetch_companies(source: dict[str, Any], sample: dict[str, Any]) -> pd.DataFrame:
+def fetch_companies(source: dict[str, Any], sample: dict[str, Any], api: dict[str, Any] | None = None) -> pd.DataFrame:
     """Every company, as text: from the seeded generator or from ``GET /companies``."""
     if _source_kind(source) == "api":
-        records = _api_client(source).fetch_companies()
+        records = _api_client(source, api).fetch_companies()
     else:
         records = generate_companies(sample["n_companies"], sample["seed"], sample["origin"])
     return _as_text(records, RAW_COMPANY_COLUMNS)
 
 
-def fetch_payments_batch(window: dict[str, Any], source: dict[str, Any], sample: dict[str, Any]) -> pd.DataFrame:
+def fetch_payments_batch(
+    window: dict[str, Any], source: dict[str, Any], sample: dict[str, Any], api: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Payments updated in the window, as text: generator, or ``GET /payments?updated_at=`` (all pages)."""
     if _source_kind(source) == "api":
-        records = _api_client(source).fetch_payments(window["since"])
+        records = _api_client(source, api).fetch_payments(window["since"])
         frame = _as_text(records, RAW_PAYMENT_COLUMNS)
     else:
         frame = _as_text(generate_payments(window["since"], window["until"], **sample), RAW_PAYMENT_COLUMNS)

@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.fetch_companies,
-                inputs=["params:payments.source", "params:payments.sample_data"],
+                inputs=["params:payments.source", "params:payments.sample_data", "payments_api"],
                 outputs="companies_raw",
                 name="fetch_companies",
             ),
@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.fetch_payments_batch,
-                inputs=["payments_window", "params:payments.source", "params:payments.sample_data"],
+                inputs=["payments_window", "params:payments.source", "params:payments.sample_data", "payments_api"],
                 outputs="payments_batch_raw",
                 name="fetch_payments_batch",
             ),
