@@ -2,6 +2,8 @@
 
 import json
 import os
+import random
+import signal
 import shutil
 import socket
 import subprocess
@@ -17,9 +19,15 @@ pytestmark = pytest.mark.integration
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port below 49152: kedro viz refuses the ephemeral range the OS hands out for port 0."""
+    for port in random.sample(range(20000, 40000), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 40000")
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +38,7 @@ def viz_api():
         [kedro, "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
         cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        start_new_session=True,  # its own process group, so teardown also stops viz's worker process
     )
     deadline = time.monotonic() + 120
     try:
@@ -43,7 +52,7 @@ def viz_api():
                     raise RuntimeError(f"kedro viz did not start: {server.stderr.read().decode()[-2000:]}")
                 time.sleep(1)
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
