@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -255,29 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"merge steps {result['steps_s']}", flush=True)
     finally:
         stop_embedded_server(pgdata)
-        _stop_postmaster(pgdata)
+        shutil.rmtree(pgdata, ignore_errors=True)
     return 0
-
-
-def _stop_postmaster(pgdata: str) -> None:
-    """Stop this run's server and delete its data directory.
-
-    As root, pgserver runs PostgreSQL as the ``pgserver`` user, so ``pg_ctl stop`` from root (what
-    ``stop_embedded_server`` does) is refused; signalling the postmaster (fast shutdown) works.
-    """
-    import shutil
-    import signal
-    from pathlib import Path
-
-    pid_file = Path(pgdata) / "postmaster.pid"
-    if pid_file.exists():
-        pid = int(pid_file.read_text().split()[0])
-        os.kill(pid, signal.SIGINT)
-        for _ in range(100):
-            if not pid_file.exists():
-                break
-            time.sleep(0.1)
-    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 if __name__ == "__main__":

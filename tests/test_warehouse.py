@@ -99,3 +99,21 @@ def test_query_dataset_reads_the_sql_file(warehouse_url):
     WarehouseTableDataset(table="reservations", credentials={"url": warehouse_url}).save(sample)
     loaded = WarehouseQueryDataset(sql_file="reservations_extract.sql", credentials={"url": warehouse_url}).load()
     assert len(loaded) == 20 and loaded["reservation_id"].is_monotonic_increasing
+
+
+def test_stop_command_shuts_the_embedded_server_down(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "CRIPTO_WAREHOUSE_URL"}
+    env["CRIPTO_WAREHOUSE_PGDATA"] = str(tmp_path / "pgdata")
+
+    def warehouse(command):
+        return subprocess.run([sys.executable, "-m", "cripto_platform.warehouse", command],
+                              capture_output=True, text=True, env=env, check=True).stdout.strip()
+
+    url = warehouse("url")
+    psycopg2.connect(url).close()
+    assert (tmp_path / "pgdata" / "postmaster.pid").exists()
+
+    warehouse("stop")
+    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(url, connect_timeout=3)
