@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,16 +33,20 @@ def embedded_pgdata() -> Path:
 
 
 def _embedded_url() -> str:
-    import pgserver  # imported lazily: only needed when no URL is configured
-
     pgdata = embedded_pgdata()
     with _lock:
         server = _servers.get(str(pgdata))
         if server is None:
             pgdata.mkdir(parents=True, exist_ok=True)
-            # cleanup_mode=None keeps the server up after this process, so the URL printed
-            # by ``python -m cripto_platform.warehouse url`` stays usable from psql.
-            server = pgserver.get_server(pgdata, cleanup_mode=None)
+            with warnings.catch_warnings():
+                # platformdirs (imported by pgserver) warns when XDG_RUNTIME_DIR is unset, as in
+                # containers and CI; pgserver does not need it.
+                warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+                import pgserver  # imported lazily: only needed when no URL is configured
+
+                # cleanup_mode=None keeps the server up after this process, so the URL printed
+                # by ``python -m cripto_platform.warehouse url`` stays usable from psql.
+                server = pgserver.get_server(pgdata, cleanup_mode=None)
             _servers[str(pgdata)] = server
     return server.get_uri()
 
