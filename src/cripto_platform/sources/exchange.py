@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import requests
 
+from cripto_platform.sources.http import get_with_retries
+
 logger = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
@@ -153,31 +155,15 @@ class KlinesClient:
         self.limit = min(int(limit), MAX_LIMIT)
         self.session = session or requests.Session()
         self.sleep = sleep
-        self.requests_made = 0
 
     def _request(self, params: dict[str, Any]) -> str:
         """The response body of one klines request, retried on transient failures."""
-        url = f"{self.base_url}{KLINES_PATH}"
-        last_error = ""
-        for attempt in range(self.max_retries + 1):
-            delay = self.backoff_seconds * (2**attempt)
-            try:
-                self.requests_made += 1
-                response = self.session.get(url, params=params, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as error:
-                last_error = f"{type(error).__name__}: {error}"
-            else:
-                if response.status_code == 200:
-                    return response.text
-                last_error = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code == 429 or response.status_code == 418:
-                    delay = max(delay, float(response.headers.get("Retry-After") or 0))
-                elif response.status_code < 500:
-                    raise ExchangeError(f"{url} {params} refused: {last_error}")
-            if attempt < self.max_retries:
-                logger.warning("klines %s attempt %d failed (%s); retrying in %.2fs", params.get("symbol"), attempt + 1, last_error, delay)
-                self.sleep(delay)
-        raise ExchangeError(f"{url} {params} failed after {self.max_retries + 1} attempts: {last_error}")
+        response = get_with_retries(
+            self.session, f"{self.base_url}{KLINES_PATH}", params,
+            source=f"klines {params.get('symbol')}", error=ExchangeError, timeout=self.timeout,
+            max_retries=self.max_retries, backoff_seconds=self.backoff_seconds, sleep=self.sleep,
+        )
+        return response.text
 
     def fetch(self, symbol: str, start_ms: int, end_ms: int, interval: str = "1d") -> list[dict[str, Any]]:
         """Every page of candles with open time in [start_ms, end_ms], each as received (``body``)."""
@@ -207,7 +193,6 @@ class GeneratedKlinesClient(KlinesClient):
         self.exchange = exchange
 
     def _request(self, params: dict[str, Any]) -> str:
-        self.requests_made += 1
         rows = self.exchange.klines(
             params["symbol"], params["interval"], params.get("startTime"), params.get("endTime"), params["limit"]
         )

@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import threading
-import time
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 import requests
 
+from cripto_platform.sources.http import get_with_retries
 from cripto_platform.sources.payments import generate_companies, generate_payments
 
 logger = logging.getLogger(__name__)
@@ -84,38 +84,19 @@ class PaymentsApiClient:
             offset += self.page_size
 
     def _get(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        url = f"{self.base_url}{path}"
-        last_problem = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                delay = self.backoff_seconds * 2 ** (attempt - 1)
-                logger.warning("payments API %s %s: %s; retry %d/%d in %.2fs",
-                               url, params, last_problem, attempt, self.max_retries, delay)
-                time.sleep(delay)
-            try:
-                response = self.session.get(url, params=params, timeout=self.timeout_seconds)
-            except (requests.ConnectionError, requests.Timeout) as error:
-                last_problem = f"{type(error).__name__}: {error}"
-                continue
-            if response.status_code >= 500:
-                last_problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code >= 400:
-                raise PaymentsApiError(
-                    f"payments API GET {response.url}: HTTP {response.status_code}: {response.text[:200]}"
-                )
-            try:
-                page = response.json()
-            except ValueError:
-                page = None
-            if not isinstance(page, list):
-                raise PaymentsApiError(
-                    f"payments API GET {response.url}: expected a JSON list of rows, got {response.text[:200]!r}"
-                )
-            return page
-        raise PaymentsApiError(
-            f"payments API GET {url} {params}: gave up after {self.max_retries + 1} attempts; last: {last_problem}"
+        response = get_with_retries(
+            self.session, f"{self.base_url}{path}", params, source="payments API", error=PaymentsApiError,
+            timeout=self.timeout_seconds, max_retries=self.max_retries, backoff_seconds=self.backoff_seconds,
         )
+        try:
+            page = response.json()
+        except ValueError:
+            page = None
+        if not isinstance(page, list):
+            raise PaymentsApiError(
+                f"payments API GET {response.url}: expected a JSON list of rows, got {response.text[:200]!r}"
+            )
+        return page
 
 
 # --------------------------------------------------------------------------------------------
