@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,11 @@ def warehouse_url(tmp_path_factory):
     from cripto_platform.warehouse import ENV_PGDATA, ENV_URL, resolve_url, stop_embedded_server
 
     pgdata = tmp_path_factory.mktemp("pgdata")
-    previous = {key: os.environ.get(key) for key in (ENV_PGDATA, ENV_URL)}
-    os.environ.pop(ENV_URL, None)
-    os.environ[ENV_PGDATA] = str(pgdata)
-    url = resolve_url()
-    yield url
-    stop_embedded_server(pgdata)
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as session_env:  # the session-scoped twin of monkeypatch
+        session_env.delenv(ENV_URL, raising=False)
+        session_env.setenv(ENV_PGDATA, str(pgdata))
+        yield resolve_url()
+        stop_embedded_server(pgdata)
 
 
 @pytest.fixture
@@ -86,15 +79,11 @@ def s3_endpoint():
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    previous = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    yield endpoint
+    with pytest.MonkeyPatch.context() as session_env:
+        for key, value in settings.items():
+            session_env.setenv(key, value)
+        yield endpoint
     server.stop()
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 @pytest.fixture
