@@ -197,15 +197,16 @@ def test_failure_between_staging_and_commit_leaves_table_and_watermark(tables, w
     second["status"] = "changed"  # every key changes: closes, then inserts
     steps = []
 
-    def fail_after_closing(step):
+    def fail_after_writing(step):
         steps.append(step)
-        if step == "close_changed":
-            raise RuntimeError("injected failure after closing rows")
+        if step == "insert_versions":
+            raise RuntimeError("injected failure after closing rows and inserting the new versions")
 
-    dataset.on_step = fail_after_closing
+    dataset.on_step = fail_after_writing
     with pytest.raises(DatasetError, match="injected failure"):
         dataset.save(_payload(second, "2025-03-02T00:00:00+00:00"))
-    assert steps[:4] == ["prepare", "stage_keys", "classify", "stage"]  # staging had happened
+    # staging, closing and inserting the new versions had all happened
+    assert steps == ["prepare", "stage_keys", "classify", "stage", "close_changed", "insert_versions"]
     after = _table(warehouse_url, tables["table"])
     pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
                                   after.sort_values(KEY).reset_index(drop=True))

@@ -6,9 +6,10 @@ step, each kept in ``warehouse/sql/payments_*.sql``:
 1. ``payments_stage_keys``: every batch row's number, key and stored row hash, COPY'd into a TEMP
    table (no WAL, dropped at commit). The row hash (``row_hash``) is computed vectorised in pandas;
 2. ``payments_classify``: ONE LEFT JOIN of the staged keys against the current rows (the partial
-   unique index) keeps the rows to write: new keys, and changed keys with their current ``ctid``;
-3. ``payments_stage``: only those rows, in full, COPY'd into a second TEMP table;
-4. ``payments_close_changed``: closes the current versions of changed keys by ``ctid``;
+   unique index, which INCLUDEs the row hash: index-only) keeps the rows to write: new and changed keys;
+3. ``payments_stage``: only those rows, in full and in key order, COPY'd into a second TEMP table
+   (times and money as integers: the cheapest values for COPY to parse);
+4. ``payments_close_changed``: closes the current versions of changed keys (by key, through the index);
 5. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
 6. ``payments_insert_versions``: inserts a current version for every staged row;
 7. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
@@ -56,6 +57,7 @@ def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: st
     """Create the SCD2 table, its partial unique index and the control tables when missing."""
     cursor.execute(
         _statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
+                   payments_current_key_hash=f"{payments}_current_key_hash",
                    watermarks=watermarks, merge_log=merge_log)
     )
 
@@ -227,15 +229,18 @@ def merge_payments_scd2(
 
     started = time.perf_counter()
     ensure_payments_tables(cursor, table, watermark_table, merge_log_table)
-    # Serialise merges into this table (readers are not blocked); ctids stay valid until commit.
+    # Serialise merges into this table (readers are not blocked): the classification stays true until commit.
     cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(table)))
     # Durability of this commit may lag a crash by < 1s; the watermark is in the same commit, so a
     # lost commit is simply re-read on the next run. Atomicity and consistency are unaffected.
     cursor.execute("SET LOCAL synchronous_commit = off")
-    cursor.execute("SET LOCAL work_mem = '256MB'")  # the classifying hash join in one batch
+    cursor.execute("SET LOCAL work_mem = '256MB'")  # sorts and hashes of a 1M-row batch in memory
+    # These statements are planned once and run once: JIT compilation (on above a plan cost every
+    # large batch exceeds) would only add its compile time.
+    cursor.execute("SET LOCAL jit = off")
     # A batch much smaller than the history is classified fastest by probing the partial unique
-    # index in key order; the default random_page_cost (4.0, spinning disks) makes the planner scan
-    # and hash a 5M-row history for a 100k batch instead. Larger batches keep the hash join.
+    # index in key order; the default random_page_cost (4.0, spinning disks) makes the planner walk
+    # the whole index of a 5M-row history for a 100k batch instead. Larger batches: a merge join.
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))
     history_rows = max(float(cursor.fetchone()[0]), 0.0)
     if len(rows) < 0.05 * history_rows:
@@ -259,21 +264,34 @@ def merge_payments_scd2(
     step("stage_keys", started)
 
     started = time.perf_counter()
+    # The classifying join reads only the covering index, in key order (a merge join against the
+    # sorted keys, or index probes for a small batch), and so does the close. A hash join would read
+    # and hash the heap of every current row instead, which the planner prefers only because it
+    # costs the sort of the keys too high. (Set back to on after the close.)
+    cursor.execute("SET LOCAL enable_hashjoin = off")
     cursor.execute(_statement("payments_classify", **names))
-    cursor.execute(sql.SQL("SELECT n, current_ctid IS NULL FROM {}").format(sql.Identifier(names["classified"])))
+    cursor.execute(sql.SQL("SELECT n, is_new FROM {}").format(sql.Identifier(names["classified"])))
     written = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
     to_write, is_new = written[:, 0], written[:, 1].astype(bool)
+    cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(names["classified"])))  # sizes the close's join
     actions = {"new": int(is_new.sum()), "changed": int((~is_new).sum())}
     step("classify", started)
 
     started = time.perf_counter()
     cursor.execute(_statement("payments_stage", stage=names["stage"]))
-    copy_arrow(cursor, names["stage"], stage_frame(rows.iloc[np.sort(to_write)], hashes[np.sort(to_write)]))
+    # In key order, so the new index entries are inserted leaf page by leaf page.
+    to_write = to_write[np.argsort(payment_ids[to_write], kind="stable")]
+    copy_arrow(cursor, names["stage"], stage_frame(rows.iloc[to_write], hashes[to_write]))
     step("stage", started)
 
     started = time.perf_counter()
+    # One index probe per changed key (the classified rows are in key order, as the merge join wrote
+    # them): a merge join would walk the whole index and fetch every current row from the heap.
+    cursor.execute("SET LOCAL enable_mergejoin = off")
     cursor.execute(_statement("payments_close_changed", **names), params)
     closed = cursor.rowcount
+    cursor.execute("SET LOCAL enable_hashjoin = on")
+    cursor.execute("SET LOCAL enable_mergejoin = on")
     step("close_changed", started)
 
     invalidated = 0
