@@ -206,7 +206,7 @@ def test_failure_between_staging_and_commit_leaves_table_and_watermark(tables, w
     with pytest.raises(DatasetError, match="injected failure"):
         dataset.save(_payload(second, "2025-03-02T00:00:00+00:00"))
     # staging, closing and inserting the new versions had all happened
-    assert steps == ["prepare", "stage_keys", "classify", "stage", "close_changed", "insert_versions"]
+    assert steps == ["prepare", "stage_keys", "classify", "close_changed", "insert_versions"]
     after = _table(warehouse_url, tables["table"])
     pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
                                   after.sort_values(KEY).reset_index(drop=True))
@@ -329,3 +329,70 @@ def test_companies_upsert_and_last_update(tables, warehouse_url):
     finally:
         with transaction(warehouse_url) as cursor:
             cursor.execute(f'DROP TABLE IF EXISTS "{table}"')
+
+
+def test_keys_copy_binary_round_trips_through_postgres(warehouse_url):
+    import io
+
+    import pyarrow as pa
+
+    from cripto_platform.datasets.payments import keys_copy_binary
+
+    codes = ["C1", "", "héllo wörld", "C22", "a\tb,\"c\"\n", "C1", "Z" * 300]
+    n = np.arange(len(codes), dtype=np.int32)[::-1].copy()
+    ids = np.array([1, -2, 2**62, 0, 7, 8, 9], dtype=np.int64)
+    hashes = np.array([-(2**63), 2**63 - 1, 0, -1, 5, 6, 7], dtype=np.int64)
+    with transaction(warehouse_url) as cursor:
+        cursor.execute("CREATE TEMP TABLE k (n int, payment_id bigint, company_code text, row_hash bigint) ON COMMIT DROP")
+        cursor.copy_expert("COPY k FROM STDIN (FORMAT binary)",
+                           io.BytesIO(keys_copy_binary(n, ids, pa.array(codes), hashes)))
+        cursor.execute("SELECT n, payment_id, company_code, row_hash FROM k ORDER BY n")
+        got = cursor.fetchall()
+    expected = sorted(zip(n.tolist(), ids.tolist(), codes, hashes.tolist()))
+    assert got == expected
+
+
+def test_copy_versions_binary_round_trips_edge_values(warehouse_url):
+    """NULLs, negative / zero / largest amounts, unicode and empty text, far and null timestamps."""
+    from cripto_platform.datasets.payments import copy_versions, ensure_payments_tables
+
+    table = f"payments_bin_{uuid.uuid4().hex[:8]}"
+    rows = pd.DataFrame({
+        "payment_id": [3, 1, 2, 4, 5],
+        "company_code": ["C1", "", "compañía", "C1", "Z" * 200],
+        "external_client_id": [None, "", "cl-ü", "x", None],
+        "status": ["approved", None, "", "pending", "refunded"],
+        "amount": [12.34, -0.05, 0.0, 999_999_999_999.99, None],
+        "payment_at": pd.to_datetime(["2025-01-01T00:00:00.000001Z", None, "1970-01-01T00:00:00Z",
+                                      "1999-12-31T23:59:59.999999Z", "2262-04-11T00:00:00Z"], utc=True, format="ISO8601"),
+        "created_at": pd.to_datetime(["1900-01-01T00:00:00Z", "2000-01-01T00:00:00Z", None,
+                                      "2025-06-30T12:34:56.5Z", "2025-01-01T00:00:00Z"], utc=True, format="ISO8601"),
+        "updated_at": pd.to_datetime([None] * 5, utc=True),
+    })
+    hashes = np.array([-(2**63), 2**63 - 1, 0, -1, 42], dtype=np.int64)
+    with transaction(warehouse_url) as cursor:
+        ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
+        cursor.execute("SELECT (extract(epoch FROM timestamptz '2026-01-01T00:00:00Z') * 1000000)::bigint")
+        start_us = int(cursor.fetchone()[0])
+        assert copy_versions(cursor, table, rows, hashes, start_us=start_us, batch_id="b-ü", run_id=None) == 5
+        cursor.execute(
+            f'SELECT payment_id, company_code, external_client_id, status, amount::text, payment_at, created_at, '
+            f'updated_at, row_hash, is_current, start_date, end_date, batch_id, run_id FROM "{table}" ORDER BY payment_id'
+        )
+        got = cursor.fetchall()
+        for name in (table, f"{table}_wm", f"{table}_log"):
+            cursor.execute(f'DROP TABLE "{name}"')
+
+    def ts(value):
+        return None if pd.isna(value) else value.to_pydatetime()
+
+    expected_amounts = {3: "12.34", 1: "-0.05", 2: "0.00", 4: "999999999999.99", 5: None}
+    start = pd.Timestamp("2026-01-01T00:00:00Z").to_pydatetime()
+    by_id = {int(row.payment_id): (row, int(h)) for (_, row), h in zip(rows.iterrows(), hashes)}
+    assert [r[0] for r in got] == [1, 2, 3, 4, 5]
+    for r in got:
+        row, row_hash = by_id[r[0]]
+        assert r[1:4] == tuple(None if pd.isna(v) else v for v in (row.company_code, row.external_client_id, row.status))
+        assert r[4] == expected_amounts[r[0]]
+        assert r[5:8] == (ts(row.payment_at), ts(row.created_at), ts(row.updated_at))
+        assert r[8:] == (row_hash, True, start, None, "b-ü", None)

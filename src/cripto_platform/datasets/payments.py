@@ -3,16 +3,16 @@
 The SCD type 2 merge (``merge_payments_scd2``) runs in ONE transaction, one set-based statement per
 step, each kept in ``warehouse/sql/payments_*.sql``:
 
-1. ``payments_stage_keys``: every batch row's number, key and stored row hash, COPY'd into a TEMP
-   table (no WAL, dropped at commit). The row hash (``row_hash``) is computed vectorised in pandas;
+1. ``payments_stage_keys``: every batch row's number, key and stored row hash, COPY'd in binary
+   format (``keys_copy_binary``) into a TEMP table (no WAL, dropped at commit). The row hash
+   (``row_hash``) is computed vectorised in pandas;
 2. ``payments_classify``: ONE LEFT JOIN of the staged keys against the current rows (the partial
    unique index, which INCLUDEs the row hash: index-only) keeps the rows to write: new and changed keys;
-3. ``payments_stage``: only those rows, in full and in key order, COPY'd into a second TEMP table
-   (times and money as integers: the cheapest values for COPY to parse);
-4. ``payments_close_changed``: closes the current versions of changed keys (by key, through the index);
-5. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
-6. ``payments_insert_versions``: inserts a current version for every staged row;
-7. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
+3. ``payments_close_changed``: closes the current versions of changed keys (by key, through the index);
+4. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
+5. the new current versions (new and changed keys only), in full, are COPY'd in binary format
+   straight into the table (``copy_versions``): no second staging table, no INSERT ... SELECT;
+6. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
 
 Unchanged rows (usually most of a batch) only ever travel as key + hash.
 A failure at any step rolls all of it back: the table and the watermark stay as they were.
@@ -20,6 +20,7 @@ A failure at any step rolls all of it back: the table and the watermark stay as 
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 import uuid
@@ -62,7 +63,8 @@ def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: st
     )
 
 
-def _check_batch(rows: pd.DataFrame, table: str) -> None:
+def _check_batch(rows: pd.DataFrame, table: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reject a batch the merge cannot take; returns its payment ids (int64) and their sorting order."""
     missing = [column for column in PAYMENT_COLUMNS if column not in rows.columns]
     if missing:
         raise DatasetError(f"merge into '{table}': batch lacks columns {missing}; expected {PAYMENT_COLUMNS}")
@@ -72,13 +74,20 @@ def _check_batch(rows: pd.DataFrame, table: str) -> None:
             f"merge into '{table}': {int(null_keys.sum())} row(s) have a null key {KEY}, "
             f"first at batch row {int(null_keys.to_numpy().argmax())}; quarantine them before the merge"
         )
-    duplicated = rows.duplicated(KEY)
+    payment_ids = pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy()
+    order = np.argsort(payment_ids)
+    # A duplicate key needs a repeated payment_id: only then compare the full keys (the slow way).
+    if len(order) and (payment_ids[order][1:] == payment_ids[order][:-1]).any():
+        duplicated = rows.duplicated(KEY)
+    else:
+        duplicated = pd.Series(False, index=rows.index)
     if duplicated.any():
         first = rows.loc[duplicated, KEY].iloc[0].to_dict()
         raise DatasetError(
             f"merge into '{table}': {int(duplicated.sum())} duplicate key(s) in the batch, e.g. {first}; "
             "resolve duplicates before the merge"
         )
+    return payment_ids, order
 
 
 def _epoch_us(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -178,6 +187,148 @@ def copy_arrow(cursor, table: str, data: pa.Table) -> int:
     return data.num_rows
 
 
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no header extension
+_PGCOPY_TRAILER = b"\xff\xff"  # field count -1
+
+
+def keys_copy_binary(n: np.ndarray, payment_id: np.ndarray, company_code: pa.Array, hashes: np.ndarray) -> bytes:
+    """The key stage's rows (n int4, payment_id int8, company_code text, row_hash int8) in COPY's binary format.
+
+    Built vectorised: rows are grouped by the byte length of their ``company_code`` (a handful of
+    lengths in practice), so each group is one numpy structured array of fixed-size big-endian
+    records. Rows keep their key order within a group; the table's row order carries no meaning
+    (``n`` says which batch row it is). PostgreSQL parses this about 2.5x faster than CSV.
+    """
+    codes = company_code.combine_chunks() if isinstance(company_code, pa.ChunkedArray) else company_code
+    if codes.null_count:
+        raise ValueError("company_code has nulls")  # _check_batch rejects them before this
+    offsets = np.frombuffer(codes.buffers()[1], dtype=np.int32)[codes.offset: codes.offset + len(codes) + 1]
+    data = np.frombuffer(codes.buffers()[2], dtype=np.uint8) if len(codes) else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    parts = [_PGCOPY_HEADER]
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        fields = [("count", ">i2"), ("n_len", ">i4"), ("n", ">i4"), ("id_len", ">i4"), ("id", ">i8"), ("code_len", ">i4")]
+        if length:
+            fields.append(("code", f"S{length}"))
+        fields += [("hash_len", ">i4"), ("hash", ">i8")]
+        block = np.empty(len(rows), dtype=np.dtype(fields))
+        block["count"], block["n_len"], block["id_len"], block["code_len"], block["hash_len"] = 4, 4, 8, length, 8
+        block["n"], block["id"], block["hash"] = n[rows], payment_id[rows], hashes[rows]
+        if length:
+            block["code"] = data[offsets[rows][:, None] + np.arange(length)].view(f"S{length}").ravel()
+        parts.append(block.tobytes())
+    parts.append(_PGCOPY_TRAILER)
+    return b"".join(parts)
+
+
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, PostgreSQL's binary timestamp origin, in Unix microseconds
+_BINARY_FIXED = {"int8": ">i8", "bool": "u1", "timestamptz": ">i8", "numeric_cents": [
+    ("ndigits", ">i2"), ("weight", ">i2"), ("sign", ">u2"), ("dscale", ">i2"), ("digits", ">i2", (4,))]}
+_BINARY_SIZE = {"int8": 8, "bool": 1, "timestamptz": 8, "numeric_cents": 16}
+
+
+def _binary_field(kind: str, values, nulls: np.ndarray | None):
+    """(byte length per row, -1 for NULL; the values in COPY binary form) of one column."""
+    if kind == "text":
+        array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset: array.offset + len(array) + 1]
+        data = np.frombuffer(array.buffers()[2], dtype=np.uint8) if array.buffers()[2] is not None else np.zeros(0, np.uint8)
+        lengths = np.diff(offsets).astype(np.int64)
+        if array.null_count:
+            lengths[np.asarray(array.is_null())] = -1
+        return lengths, (offsets, data)
+    lengths = np.full(len(values), _BINARY_SIZE[kind], dtype=np.int64)
+    if nulls is not None:
+        lengths[nulls] = -1
+    if kind == "timestamptz":
+        return lengths, values - _PG_EPOCH_US
+    if kind == "numeric_cents":  # numeric with dscale 2 as base-10000 digits; leading zeros are normalised away
+        absolute = np.abs(values)
+        whole = absolute // 100
+        digits = np.stack([whole // 10**8 % 10**4, whole // 10**4 % 10**4, whole % 10**4, absolute % 100 * 100], axis=1)
+        return lengths, (np.where(values < 0, 0x4000, 0), digits)
+    return lengths, values
+
+
+def copy_binary(cursor, table: str, columns: list[tuple[str, str, Any, np.ndarray | None]]) -> int:
+    """COPY rows into ``table`` in PostgreSQL's binary format, built vectorised with numpy.
+
+    ``columns``: (name, kind, values, null mask or None) with kind ``int8``, ``bool``, ``timestamptz``
+    (int64 Unix microseconds), ``numeric_cents`` (int64 cents) or ``text`` (an Arrow string array,
+    nulls in the array). Rows are grouped by their combination of field lengths (NULLs and text
+    lengths), so that each group is one numpy structured array of fixed-size big-endian records;
+    rows keep their order within a group. Binary values need no parsing on the server.
+    """
+    n = len(columns[0][2])
+    fields = [(name, kind, *_binary_field(kind, values, nulls)) for name, kind, values, nulls in columns]
+    lengths = np.stack([field[2] for field in fields], axis=1) if n else np.zeros((0, len(fields)), np.int64)
+    group = np.zeros(n, dtype=np.int64)  # the combination of field lengths, numbered by hashing (no 2-D sort)
+    for column in lengths.T:
+        codes, uniques = pd.factorize(column)
+        group, _ = pd.factorize(group * len(uniques) + codes)
+    group_count = int(group.max()) + 1 if n else 0
+    by_group = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[by_group], np.arange(group_count + 1))
+    combos = lengths[by_group[bounds[:-1]]] if n else lengths[:0]
+    parts = [_PGCOPY_HEADER]
+    for number, combo in enumerate(combos):
+        rows = by_group[bounds[number]: bounds[number + 1]]
+        dtype = [("count", ">i2")]
+        for index, ((_, kind, _, _), length) in enumerate(zip(fields, combo)):
+            dtype.append((f"l{index}", ">i4"))
+            if length > 0:
+                dtype.append((f"v{index}", f"S{length}" if kind == "text" else _BINARY_FIXED[kind]))
+        block = np.empty(len(rows), dtype=np.dtype(dtype))
+        block["count"] = len(fields)
+        for index, ((_, kind, _, data), length) in enumerate(zip(fields, combo)):
+            block[f"l{index}"] = length
+            if length <= 0:
+                continue
+            if kind == "text":
+                offsets, chars = data
+                block[f"v{index}"] = chars[offsets[rows][:, None] + np.arange(length)].view(f"S{length}").ravel()
+            elif kind == "numeric_cents":
+                sign, digits = data
+                value = block[f"v{index}"]
+                value["ndigits"], value["weight"], value["dscale"] = 4, 2, 2
+                value["sign"] = sign[rows]
+                value["digits"] = digits[rows]
+            else:
+                block[f"v{index}"] = data[rows]
+        parts.append(block.tobytes())
+    parts.append(_PGCOPY_TRAILER)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(field[0]) for field in fields))
+    cursor.copy_expert(statement.as_string(cursor), io.BytesIO(b"".join(parts)), size=1 << 20)
+    return n
+
+
+def copy_versions(cursor, table: str, rows: pd.DataFrame, hashes: np.ndarray, *, start_us: int, batch_id: str,
+                  run_id: str | None) -> int:
+    """COPY new current versions straight into the payments table (binary: nothing for the server to parse)."""
+    n = len(rows)
+    cents, cents_null = _cents(rows["amount"])
+    columns: list[tuple[str, str, Any, np.ndarray | None]] = [
+        ("payment_id", "int8", pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy(), None),
+        ("company_code", "text", _text_array(rows["company_code"]), None),
+        ("external_client_id", "text", _text_array(rows["external_client_id"]), None),
+        ("status", "text", _text_array(rows["status"]), None),
+        ("amount", "numeric_cents", cents, cents_null),
+    ]
+    for name in ("payment_at", "created_at", "updated_at"):
+        micros, nulls = _epoch_us(rows[name])
+        columns.append((name, "timestamptz", micros, nulls))
+    columns += [
+        ("row_hash", "int8", np.asarray(hashes, dtype=np.int64), None),
+        ("is_current", "bool", np.ones(n, dtype=np.uint8), None),
+        ("start_date", "timestamptz", np.full(n, start_us, dtype=np.int64), None),
+        ("batch_id", "text", pa.array([batch_id] * n, type=pa.string()), None),
+        ("run_id", "text", pa.array([run_id] * n, type=pa.string()), None),
+    ]
+    return copy_binary(cursor, table, columns)
+
+
 def _enlarge_temp_buffers(cursor, size: str = "256MB") -> None:
     """Keep the staging tables in memory: PostgreSQL's default 8MB of temp buffers spills a 1M-row stage.
 
@@ -215,10 +366,9 @@ def merge_payments_scd2(
     """
     if missing_keys not in MISSING_KEYS:
         raise DatasetError(f"merge into '{table}': missing_keys must be one of {MISSING_KEYS}, got {missing_keys!r}")
-    _check_batch(rows, table)
+    payment_ids, order = _check_batch(rows, table)  # order: the batch in key order
     suffix = uuid.uuid4().hex[:8]
-    names = {"payments": table, "keys": f"{table}_keys_{suffix}", "stage": f"{table}_stage_{suffix}",
-             "classified": f"{table}_classified_{suffix}"}
+    names = {"payments": table, "keys": f"{table}_keys_{suffix}", "classified": f"{table}_classified_{suffix}"}
     params = {"effective_at": pd.Timestamp(effective_at).to_pydatetime(), "batch_id": batch_id, "run_id": run_id}
     timings: dict[str, float] = {}
 
@@ -251,14 +401,14 @@ def merge_payments_scd2(
     started = time.perf_counter()
     hashes = row_hash(rows)
     cursor.execute(_statement("payments_stage_keys", keys=names["keys"]))
-    payment_ids = pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy()
-    order = np.argsort(payment_ids, kind="stable")  # probes in key order: index and heap pages stay hot
-    copy_arrow(cursor, names["keys"], pa.table({
-        "n": pa.array(order.astype(np.int32)),
-        "payment_id": pa.array(payment_ids[order]),
-        "company_code": _text_array(rows["company_code"].iloc[order]),
-        "row_hash": pa.array(hashes[order]),
-    }))
+    # Keys in key order: the probes of a small batch keep index pages hot.
+    keys = keys_copy_binary(order.astype(np.int32), payment_ids[order], _text_array(rows["company_code"].iloc[order]),
+                            hashes[order])
+    cursor.copy_expert(
+        sql.SQL("COPY {} (n, payment_id, company_code, row_hash) FROM STDIN (FORMAT binary)")
+        .format(sql.Identifier(names["keys"])).as_string(cursor),
+        io.BytesIO(keys), size=1 << 20,
+    )
     # Statistics let the planner hash the smaller side (a temp table is never auto-analysed).
     cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(names["keys"])))
     step("stage_keys", started)
@@ -278,13 +428,6 @@ def merge_payments_scd2(
     step("classify", started)
 
     started = time.perf_counter()
-    cursor.execute(_statement("payments_stage", stage=names["stage"]))
-    # In key order, so the new index entries are inserted leaf page by leaf page.
-    to_write = to_write[np.argsort(payment_ids[to_write], kind="stable")]
-    copy_arrow(cursor, names["stage"], stage_frame(rows.iloc[to_write], hashes[to_write]))
-    step("stage", started)
-
-    started = time.perf_counter()
     # One index probe per changed key (the classified rows are in key order, as the merge join wrote
     # them): a merge join would walk the whole index and fetch every current row from the heap.
     cursor.execute("SET LOCAL enable_mergejoin = off")
@@ -302,8 +445,14 @@ def merge_payments_scd2(
         step("invalidate_missing", started)
 
     started = time.perf_counter()
-    cursor.execute(_statement("payments_insert_versions", **names), params)
-    inserted = cursor.rowcount
+    # The new versions are COPY'd straight into the table in binary (no staging table, no INSERT ...
+    # SELECT, nothing to parse), in key order within each group of equal field lengths, through
+    # PostgreSQL's bulk-insert path (multi-row heap inserts, a ring of buffers).
+    to_write = to_write[np.argsort(payment_ids[to_write])]
+    cursor.execute("SELECT (extract(epoch FROM %(effective_at)s::timestamptz) * 1000000)::bigint", params)
+    start_us = int(cursor.fetchone()[0])  # the effective time as the server reads it (session TimeZone)
+    inserted = copy_versions(cursor, table, rows.iloc[to_write], hashes[to_write], start_us=start_us,
+                             batch_id=batch_id, run_id=run_id)
     step("insert_versions", started)
 
     counts = {
