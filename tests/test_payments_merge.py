@@ -206,7 +206,7 @@ def test_failure_between_staging_and_commit_leaves_table_and_watermark(tables, w
     with pytest.raises(DatasetError, match="injected failure"):
         dataset.save(_payload(second, "2025-03-02T00:00:00+00:00"))
     # staging, closing and inserting the new versions had all happened
-    assert steps == ["prepare", "stage_keys", "classify", "close_changed", "insert_versions"]
+    assert steps == ["prepare", "stage_keys", "classify", "stage", "close_changed", "insert_versions"]
     after = _table(warehouse_url, tables["table"])
     pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
                                   after.sort_values(KEY).reset_index(drop=True))
@@ -352,9 +352,11 @@ def test_keys_copy_binary_round_trips_through_postgres(warehouse_url):
     assert got == expected
 
 
-def test_copy_versions_binary_round_trips_edge_values(warehouse_url):
-    """NULLs, negative / zero / largest amounts, unicode and empty text, far and null timestamps."""
-    from cripto_platform.datasets.payments import copy_versions, ensure_payments_tables
+def test_copy_binary_round_trips_edge_values(warehouse_url):
+    """copy_binary: NULLs, negative / zero / largest amounts, unicode and empty text, far and null timestamps."""
+    import pyarrow as pa
+
+    from cripto_platform.datasets.payments import _cents, _epoch_us, _text_array, copy_binary, ensure_payments_tables
 
     table = f"payments_bin_{uuid.uuid4().hex[:8]}"
     rows = pd.DataFrame({
@@ -374,7 +376,15 @@ def test_copy_versions_binary_round_trips_edge_values(warehouse_url):
         ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
         cursor.execute("SELECT (extract(epoch FROM timestamptz '2026-01-01T00:00:00Z') * 1000000)::bigint")
         start_us = int(cursor.fetchone()[0])
-        assert copy_versions(cursor, table, rows, hashes, start_us=start_us, batch_id="b-ü", run_id=None) == 5
+        cents, cents_null = _cents(rows["amount"])
+        columns = [("payment_id", "int8", rows["payment_id"].to_numpy(), None)]
+        columns += [(name, "text", _text_array(rows[name]), None) for name in ("company_code", "external_client_id", "status")]
+        columns += [("amount", "numeric_cents", cents, cents_null)]
+        columns += [(name, "timestamptz", *_epoch_us(rows[name])) for name in ("payment_at", "created_at", "updated_at")]
+        columns += [("row_hash", "int8", hashes, None), ("is_current", "bool", np.ones(5, np.uint8), None),
+                    ("start_date", "timestamptz", np.full(5, start_us), None),
+                    ("batch_id", "text", pa.array(["b-ü"] * 5), None), ("run_id", "text", pa.array([None] * 5, pa.string()), None)]
+        assert copy_binary(cursor, table, columns) == 5
         cursor.execute(
             f'SELECT payment_id, company_code, external_client_id, status, amount::text, payment_at, created_at, '
             f'updated_at, row_hash, is_current, start_date, end_date, batch_id, run_id FROM "{table}" ORDER BY payment_id'
@@ -396,3 +406,23 @@ def test_copy_versions_binary_round_trips_edge_values(warehouse_url):
         assert r[4] == expected_amounts[r[0]]
         assert r[5:8] == (ts(row.payment_at), ts(row.created_at), ts(row.updated_at))
         assert r[8:] == (row_hash, True, start, None, "b-ü", None)
+
+
+def test_existing_warehouse_gets_the_covering_index_and_loses_the_old_one(warehouse_url):
+    from cripto_platform.datasets.payments import ensure_payments_tables
+
+    table = f"payments_old_{uuid.uuid4().hex[:8]}"
+    with transaction(warehouse_url) as cursor:
+        ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
+        # The index as warehouses created before the row hash was INCLUDEd have it.
+        cursor.execute(f'DROP INDEX "{table}_current_key_hash"')
+        cursor.execute(f'CREATE UNIQUE INDEX "{table}_current_key" ON "{table}" (payment_id, company_code) WHERE is_current')
+    with transaction(warehouse_url) as cursor:
+        ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
+        cursor.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+                       "WHERE indrelid = %s::regclass", (table,))
+        indexes = dict(cursor.fetchall())
+        for name in (table, f"{table}_wm", f"{table}_log"):
+            cursor.execute(f'DROP TABLE "{name}"')
+    assert list(indexes) == [f"{table}_current_key_hash"]
+    assert "INCLUDE (row_hash) WHERE is_current" in indexes[f"{table}_current_key_hash"]

@@ -8,11 +8,12 @@ step, each kept in ``warehouse/sql/payments_*.sql``:
    (``row_hash``) is computed vectorised in pandas;
 2. ``payments_classify``: ONE LEFT JOIN of the staged keys against the current rows (the partial
    unique index, which INCLUDEs the row hash: index-only) keeps the rows to write: new and changed keys;
-3. ``payments_close_changed``: closes the current versions of changed keys (by key, through the index);
-4. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
-5. the new current versions (new and changed keys only), in full, are COPY'd in binary format
-   straight into the table (``copy_versions``): no second staging table, no INSERT ... SELECT;
-6. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
+3. ``payments_stage``: only those rows, in full and in key order, COPY'd in binary format
+   (``copy_stage``: times and money as integers) into a second TEMP table;
+4. ``payments_close_changed``: closes the current versions of changed keys (by key, through the index);
+5. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
+6. ``payments_insert_versions``: inserts a current version for every staged row;
+7. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
 
 Unchanged rows (usually most of a batch) only ever travel as key + hash.
 A failure at any step rolls all of it back: the table and the watermark stay as they were.
@@ -255,8 +256,8 @@ def copy_binary(cursor, table: str, columns: list[tuple[str, str, Any, np.ndarra
     """COPY rows into ``table`` in PostgreSQL's binary format, built vectorised with numpy.
 
     ``columns``: (name, kind, values, null mask or None) with kind ``int8``, ``bool``, ``timestamptz``
-    (int64 Unix microseconds), ``numeric_cents`` (int64 cents) or ``text`` (an Arrow string array,
-    nulls in the array). Rows are grouped by their combination of field lengths (NULLs and text
+    (int64 Unix microseconds), ``numeric_cents`` (int64 cents, written as numeric with scale 2) or
+    ``text`` (an Arrow string array, nulls in the array). Rows are grouped by their combination of field lengths (NULLs and text
     lengths), so that each group is one numpy structured array of fixed-size big-endian records;
     rows keep their order within a group. Binary values need no parsing on the server.
     """
@@ -304,28 +305,21 @@ def copy_binary(cursor, table: str, columns: list[tuple[str, str, Any, np.ndarra
     return n
 
 
-def copy_versions(cursor, table: str, rows: pd.DataFrame, hashes: np.ndarray, *, start_us: int, batch_id: str,
-                  run_id: str | None) -> int:
-    """COPY new current versions straight into the payments table (binary: nothing for the server to parse)."""
-    n = len(rows)
+def copy_stage(cursor, table: str, rows: pd.DataFrame, hashes: np.ndarray) -> int:
+    """COPY the rows to write into the TEMP stage (``payments_stage``) in binary: integers for time
+    (epoch microseconds) and money (cents), nothing for the server to parse."""
     cents, cents_null = _cents(rows["amount"])
     columns: list[tuple[str, str, Any, np.ndarray | None]] = [
         ("payment_id", "int8", pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy(), None),
         ("company_code", "text", _text_array(rows["company_code"]), None),
         ("external_client_id", "text", _text_array(rows["external_client_id"]), None),
         ("status", "text", _text_array(rows["status"]), None),
-        ("amount", "numeric_cents", cents, cents_null),
+        ("amount_cents", "int8", cents, cents_null),
     ]
     for name in ("payment_at", "created_at", "updated_at"):
         micros, nulls = _epoch_us(rows[name])
-        columns.append((name, "timestamptz", micros, nulls))
-    columns += [
-        ("row_hash", "int8", np.asarray(hashes, dtype=np.int64), None),
-        ("is_current", "bool", np.ones(n, dtype=np.uint8), None),
-        ("start_date", "timestamptz", np.full(n, start_us, dtype=np.int64), None),
-        ("batch_id", "text", pa.array([batch_id] * n, type=pa.string()), None),
-        ("run_id", "text", pa.array([run_id] * n, type=pa.string()), None),
-    ]
+        columns.append((f"{name}_us", "int8", micros, nulls))
+    columns.append(("row_hash", "int8", np.asarray(hashes, dtype=np.int64), None))
     return copy_binary(cursor, table, columns)
 
 
@@ -368,7 +362,8 @@ def merge_payments_scd2(
         raise DatasetError(f"merge into '{table}': missing_keys must be one of {MISSING_KEYS}, got {missing_keys!r}")
     payment_ids, order = _check_batch(rows, table)  # order: the batch in key order
     suffix = uuid.uuid4().hex[:8]
-    names = {"payments": table, "keys": f"{table}_keys_{suffix}", "classified": f"{table}_classified_{suffix}"}
+    names = {"payments": table, "keys": f"{table}_keys_{suffix}", "stage": f"{table}_stage_{suffix}",
+             "classified": f"{table}_classified_{suffix}"}
     params = {"effective_at": pd.Timestamp(effective_at).to_pydatetime(), "batch_id": batch_id, "run_id": run_id}
     timings: dict[str, float] = {}
 
@@ -428,6 +423,14 @@ def merge_payments_scd2(
     step("classify", started)
 
     started = time.perf_counter()
+    cursor.execute(_statement("payments_stage", stage=names["stage"]))
+    # In key order (within groups of equal field lengths), so the new index entries are inserted leaf
+    # page by leaf page.
+    to_write = to_write[np.argsort(payment_ids[to_write])]
+    copy_stage(cursor, names["stage"], rows.iloc[to_write], hashes[to_write])
+    step("stage", started)
+
+    started = time.perf_counter()
     # One index probe per changed key (the classified rows are in key order, as the merge join wrote
     # them): a merge join would walk the whole index and fetch every current row from the heap.
     cursor.execute("SET LOCAL enable_mergejoin = off")
@@ -445,14 +448,8 @@ def merge_payments_scd2(
         step("invalidate_missing", started)
 
     started = time.perf_counter()
-    # The new versions are COPY'd straight into the table in binary (no staging table, no INSERT ...
-    # SELECT, nothing to parse), in key order within each group of equal field lengths, through
-    # PostgreSQL's bulk-insert path (multi-row heap inserts, a ring of buffers).
-    to_write = to_write[np.argsort(payment_ids[to_write])]
-    cursor.execute("SELECT (extract(epoch FROM %(effective_at)s::timestamptz) * 1000000)::bigint", params)
-    start_us = int(cursor.fetchone()[0])  # the effective time as the server reads it (session TimeZone)
-    inserted = copy_versions(cursor, table, rows.iloc[to_write], hashes[to_write], start_us=start_us,
-                             batch_id=batch_id, run_id=run_id)
+    cursor.execute(_statement("payments_insert_versions", **names), params)
+    inserted = cursor.rowcount
     step("insert_versions", started)
 
     counts = {

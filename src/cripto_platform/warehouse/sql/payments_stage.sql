@@ -1,7 +1,6 @@
--- A batch's full rows as CSV-friendly integers (timestamps as epoch microseconds, amounts as
--- cents: the cheapest text values for COPY to parse). The merge no longer uses it (it COPYs new
--- versions straight into the table in binary); benchmarks/payments_merge.py uses this shape for its
--- plain-COPY baseline and its straightforward merge.
+-- Phase 2 staging: the full rows to write (new and changed keys only), filled with one binary COPY.
+-- Timestamps travel as epoch microseconds and amounts as cents: integers are the cheapest values
+-- to write and to parse.
 CREATE TEMP TABLE {stage} (
     payment_id          bigint NOT NULL,
     company_code        text   NOT NULL,
