@@ -4,8 +4,8 @@ For each history size H and batch size B (defaults: the issue's 1M and 5M histor
 batches), in a fresh table of H current payments:
 
 - merge: ``merge_payments_scd2`` (binary COPY of key + hash into a TEMP stage, one index-only
-  classifying join, UPDATE by key, binary COPY of the new versions into the table, watermark), one
-  transaction, commit included;
+  classifying join, binary COPY of the rows to write into a second TEMP stage, UPDATE by key,
+  INSERT ... SELECT, watermark), one transaction, commit included;
 - copy: the same B rows COPY'd into an empty, logged table with the same columns, commit included
   (the practical lower bound: the bytes have to get into PostgreSQL);
 - row_by_row: the seed's ``insert_payments`` (per payment: SELECT the current row, compare the four
