@@ -331,34 +331,32 @@ def test_companies_upsert_and_last_update(tables, warehouse_url):
             cursor.execute(f'DROP TABLE IF EXISTS "{table}"')
 
 
-def test_keys_copy_binary_round_trips_through_postgres(warehouse_url):
-    import io
-
+def test_key_stage_binary_copy_round_trips_through_postgres(warehouse_url):
     import pyarrow as pa
 
-    from cripto_platform.datasets.payments import keys_copy_binary
+    from cripto_platform.warehouse.binary_copy import copy_binary
 
     codes = ["C1", "", "héllo wörld", "C22", "a\tb,\"c\"\n", "C1", "Z" * 300]
-    n = np.arange(len(codes), dtype=np.int32)[::-1].copy()
+    n = np.arange(len(codes), dtype=np.int64)[::-1].copy()
     ids = np.array([1, -2, 2**62, 0, 7, 8, 9], dtype=np.int64)
     hashes = np.array([-(2**63), 2**63 - 1, 0, -1, 5, 6, 7], dtype=np.int64)
     with transaction(warehouse_url) as cursor:
-        cursor.execute("CREATE TEMP TABLE k (n int, payment_id bigint, company_code text, row_hash bigint) ON COMMIT DROP")
-        cursor.copy_expert("COPY k FROM STDIN (FORMAT binary)",
-                           io.BytesIO(keys_copy_binary(n, ids, pa.array(codes), hashes)))
+        cursor.execute("CREATE TEMP TABLE k (n bigint, payment_id bigint, company_code text, row_hash bigint) ON COMMIT DROP")
+        copy_binary(cursor, "k", [("n", "int8", n, None), ("payment_id", "int8", ids, None),
+                                  ("company_code", "text", pa.array(codes), None), ("row_hash", "int8", hashes, None)])
         cursor.execute("SELECT n, payment_id, company_code, row_hash FROM k ORDER BY n")
         got = cursor.fetchall()
     expected = sorted(zip(n.tolist(), ids.tolist(), codes, hashes.tolist()))
     assert got == expected
 
 
-def test_copy_binary_round_trips_edge_values(warehouse_url):
-    """copy_binary: NULLs, negative / zero / largest amounts, unicode and empty text, far and null timestamps."""
-    import pyarrow as pa
-
-    from cripto_platform.datasets.payments import _cents, _epoch_us, _text_array, copy_binary, ensure_payments_tables
+def test_binary_stage_round_trips_edge_values(warehouse_url):
+    """copy_stage + payments_insert_versions: NULLs, negative / zero / largest amounts, unicode and
+    empty text, far and null timestamps arrive in payments_l0 exactly."""
+    from cripto_platform.datasets.payments import _statement, copy_stage, ensure_payments_tables
 
     table = f"payments_bin_{uuid.uuid4().hex[:8]}"
+    stage = f"{table}_stage"
     rows = pd.DataFrame({
         "payment_id": [3, 1, 2, 4, 5],
         "company_code": ["C1", "", "compañía", "C1", "Z" * 200],
@@ -374,17 +372,11 @@ def test_copy_binary_round_trips_edge_values(warehouse_url):
     hashes = np.array([-(2**63), 2**63 - 1, 0, -1, 42], dtype=np.int64)
     with transaction(warehouse_url) as cursor:
         ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
-        cursor.execute("SELECT (extract(epoch FROM timestamptz '2026-01-01T00:00:00Z') * 1000000)::bigint")
-        start_us = int(cursor.fetchone()[0])
-        cents, cents_null = _cents(rows["amount"])
-        columns = [("payment_id", "int8", rows["payment_id"].to_numpy(), None)]
-        columns += [(name, "text", _text_array(rows[name]), None) for name in ("company_code", "external_client_id", "status")]
-        columns += [("amount", "numeric_cents", cents, cents_null)]
-        columns += [(name, "timestamptz", *_epoch_us(rows[name])) for name in ("payment_at", "created_at", "updated_at")]
-        columns += [("row_hash", "int8", hashes, None), ("is_current", "bool", np.ones(5, np.uint8), None),
-                    ("start_date", "timestamptz", np.full(5, start_us), None),
-                    ("batch_id", "text", pa.array(["b-ü"] * 5), None), ("run_id", "text", pa.array([None] * 5, pa.string()), None)]
-        assert copy_binary(cursor, table, columns) == 5
+        cursor.execute(_statement("payments_stage", stage=stage))
+        assert copy_stage(cursor, stage, rows, hashes) == 5
+        cursor.execute(_statement("payments_insert_versions", payments=table, stage=stage),
+                       {"effective_at": pd.Timestamp("2026-01-01T00:00:00Z").to_pydatetime(),
+                        "batch_id": "b-ü", "run_id": None})
         cursor.execute(
             f'SELECT payment_id, company_code, external_client_id, status, amount::text, payment_at, created_at, '
             f'updated_at, row_hash, is_current, start_date, end_date, batch_id, run_id FROM "{table}" ORDER BY payment_id'

@@ -4,7 +4,7 @@ The SCD type 2 merge (``merge_payments_scd2``) runs in ONE transaction, one set-
 step, each kept in ``warehouse/sql/payments_*.sql``:
 
 1. ``payments_stage_keys``: every batch row's number, key and stored row hash, COPY'd in binary
-   format (``keys_copy_binary``) into a TEMP table (no WAL, dropped at commit). The row hash
+   format (``warehouse.binary_copy``) into a TEMP table (no WAL, dropped at commit). The row hash
    (``row_hash``) is computed vectorised in pandas;
 2. ``payments_classify``: ONE LEFT JOIN of the staged keys against the current rows (the partial
    unique index, which INCLUDEs the row hash: index-only) keeps the rows to write: new and changed keys;
@@ -21,7 +21,6 @@ A failure at any step rolls all of it back: the table and the watermark stay as 
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 import uuid
@@ -32,12 +31,12 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 from kedro.io import AbstractDataset, DatasetError
 from psycopg2 import sql
 
 from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
 from cripto_platform.warehouse import copy_dataframe, load_sql, transaction
+from cripto_platform.warehouse.binary_copy import copy_binary
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +58,14 @@ def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: st
     """Create the SCD2 table, its partial unique index and the control tables when missing."""
     cursor.execute(
         _statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
-                   payments_current_key_hash=f"{payments}_current_key_hash",
-                   watermarks=watermarks, merge_log=merge_log)
+                   payments_current_key_hash=f"{payments}_current_key_hash", merge_log=merge_log)
     )
+    ensure_watermark_table(cursor, watermarks)
+
+
+def ensure_watermark_table(cursor, watermarks: str) -> None:
+    """Create the ETL watermark table when missing."""
+    cursor.execute(_statement("etl_watermarks_ddl", watermarks=watermarks))
 
 
 def _check_batch(rows: pd.DataFrame, table: str) -> tuple[np.ndarray, np.ndarray]:
@@ -157,154 +161,6 @@ def row_hash(rows: pd.DataFrame) -> np.ndarray:
     return folded.view(np.int64)
 
 
-def stage_frame(rows: pd.DataFrame, hashes: np.ndarray | None = None) -> pa.Table:
-    """The batch as the staging table's columns (integers for time and money), as an Arrow table."""
-    columns: dict[str, pa.Array] = {
-        "payment_id": pa.array(pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy()),
-        "company_code": _text_array(rows["company_code"]),
-        "external_client_id": _text_array(rows["external_client_id"]),
-        "status": _text_array(rows["status"]),
-    }
-    cents, nulls = _cents(rows["amount"])
-    columns["amount_cents"] = pa.array(cents, mask=nulls)
-    for name in ("payment_at", "created_at", "updated_at"):
-        micros, nulls = _epoch_us(rows[name])
-        columns[f"{name}_us"] = pa.array(micros, mask=nulls)
-    columns["row_hash"] = pa.array(row_hash(rows) if hashes is None else hashes)
-    return pa.table(columns)
-
-
-def copy_arrow(cursor, table: str, data: pa.Table) -> int:
-    """``COPY table FROM STDIN`` of an Arrow table written as CSV by Arrow's C++ writer.
-
-    Nulls are written unquoted-empty (COPY's NULL) and every string is quoted, so '' stays ''.
-    """
-    sink = pa.BufferOutputStream()
-    pa_csv.write_csv(data, sink, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, data.column_names))
-    )
-    cursor.copy_expert(statement.as_string(cursor), pa.BufferReader(sink.getvalue()), size=1 << 20)
-    return data.num_rows
-
-
-_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no header extension
-_PGCOPY_TRAILER = b"\xff\xff"  # field count -1
-
-
-def keys_copy_binary(n: np.ndarray, payment_id: np.ndarray, company_code: pa.Array, hashes: np.ndarray) -> bytes:
-    """The key stage's rows (n int4, payment_id int8, company_code text, row_hash int8) in COPY's binary format.
-
-    Built vectorised: rows are grouped by the byte length of their ``company_code`` (a handful of
-    lengths in practice), so each group is one numpy structured array of fixed-size big-endian
-    records. Rows keep their key order within a group; the table's row order carries no meaning
-    (``n`` says which batch row it is). PostgreSQL parses this about 2.5x faster than CSV.
-    """
-    codes = company_code.combine_chunks() if isinstance(company_code, pa.ChunkedArray) else company_code
-    if codes.null_count:
-        raise ValueError("company_code has nulls")  # _check_batch rejects them before this
-    offsets = np.frombuffer(codes.buffers()[1], dtype=np.int32)[codes.offset: codes.offset + len(codes) + 1]
-    data = np.frombuffer(codes.buffers()[2], dtype=np.uint8) if len(codes) else np.zeros(0, np.uint8)
-    lengths = np.diff(offsets)
-    parts = [_PGCOPY_HEADER]
-    for length in np.unique(lengths):
-        rows = np.flatnonzero(lengths == length)
-        fields = [("count", ">i2"), ("n_len", ">i4"), ("n", ">i4"), ("id_len", ">i4"), ("id", ">i8"), ("code_len", ">i4")]
-        if length:
-            fields.append(("code", f"S{length}"))
-        fields += [("hash_len", ">i4"), ("hash", ">i8")]
-        block = np.empty(len(rows), dtype=np.dtype(fields))
-        block["count"], block["n_len"], block["id_len"], block["code_len"], block["hash_len"] = 4, 4, 8, length, 8
-        block["n"], block["id"], block["hash"] = n[rows], payment_id[rows], hashes[rows]
-        if length:
-            block["code"] = data[offsets[rows][:, None] + np.arange(length)].view(f"S{length}").ravel()
-        parts.append(block.tobytes())
-    parts.append(_PGCOPY_TRAILER)
-    return b"".join(parts)
-
-
-_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, PostgreSQL's binary timestamp origin, in Unix microseconds
-_BINARY_FIXED = {"int8": ">i8", "bool": "u1", "timestamptz": ">i8", "numeric_cents": [
-    ("ndigits", ">i2"), ("weight", ">i2"), ("sign", ">u2"), ("dscale", ">i2"), ("digits", ">i2", (4,))]}
-_BINARY_SIZE = {"int8": 8, "bool": 1, "timestamptz": 8, "numeric_cents": 16}
-
-
-def _binary_field(kind: str, values, nulls: np.ndarray | None):
-    """(byte length per row, -1 for NULL; the values in COPY binary form) of one column."""
-    if kind == "text":
-        array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset: array.offset + len(array) + 1]
-        data = np.frombuffer(array.buffers()[2], dtype=np.uint8) if array.buffers()[2] is not None else np.zeros(0, np.uint8)
-        lengths = np.diff(offsets).astype(np.int64)
-        if array.null_count:
-            lengths[np.asarray(array.is_null())] = -1
-        return lengths, (offsets, data)
-    lengths = np.full(len(values), _BINARY_SIZE[kind], dtype=np.int64)
-    if nulls is not None:
-        lengths[nulls] = -1
-    if kind == "timestamptz":
-        return lengths, values - _PG_EPOCH_US
-    if kind == "numeric_cents":  # numeric with dscale 2 as base-10000 digits; leading zeros are normalised away
-        absolute = np.abs(values)
-        whole = absolute // 100
-        digits = np.stack([whole // 10**8 % 10**4, whole // 10**4 % 10**4, whole % 10**4, absolute % 100 * 100], axis=1)
-        return lengths, (np.where(values < 0, 0x4000, 0), digits)
-    return lengths, values
-
-
-def copy_binary(cursor, table: str, columns: list[tuple[str, str, Any, np.ndarray | None]]) -> int:
-    """COPY rows into ``table`` in PostgreSQL's binary format, built vectorised with numpy.
-
-    ``columns``: (name, kind, values, null mask or None) with kind ``int8``, ``bool``, ``timestamptz``
-    (int64 Unix microseconds), ``numeric_cents`` (int64 cents, written as numeric with scale 2) or
-    ``text`` (an Arrow string array, nulls in the array). Rows are grouped by their combination of field lengths (NULLs and text
-    lengths), so that each group is one numpy structured array of fixed-size big-endian records;
-    rows keep their order within a group. Binary values need no parsing on the server.
-    """
-    n = len(columns[0][2])
-    fields = [(name, kind, *_binary_field(kind, values, nulls)) for name, kind, values, nulls in columns]
-    lengths = np.stack([field[2] for field in fields], axis=1) if n else np.zeros((0, len(fields)), np.int64)
-    group = np.zeros(n, dtype=np.int64)  # the combination of field lengths, numbered by hashing (no 2-D sort)
-    for column in lengths.T:
-        codes, uniques = pd.factorize(column)
-        group, _ = pd.factorize(group * len(uniques) + codes)
-    group_count = int(group.max()) + 1 if n else 0
-    by_group = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[by_group], np.arange(group_count + 1))
-    combos = lengths[by_group[bounds[:-1]]] if n else lengths[:0]
-    parts = [_PGCOPY_HEADER]
-    for number, combo in enumerate(combos):
-        rows = by_group[bounds[number]: bounds[number + 1]]
-        dtype = [("count", ">i2")]
-        for index, ((_, kind, _, _), length) in enumerate(zip(fields, combo)):
-            dtype.append((f"l{index}", ">i4"))
-            if length > 0:
-                dtype.append((f"v{index}", f"S{length}" if kind == "text" else _BINARY_FIXED[kind]))
-        block = np.empty(len(rows), dtype=np.dtype(dtype))
-        block["count"] = len(fields)
-        for index, ((_, kind, _, data), length) in enumerate(zip(fields, combo)):
-            block[f"l{index}"] = length
-            if length <= 0:
-                continue
-            if kind == "text":
-                offsets, chars = data
-                block[f"v{index}"] = chars[offsets[rows][:, None] + np.arange(length)].view(f"S{length}").ravel()
-            elif kind == "numeric_cents":
-                sign, digits = data
-                value = block[f"v{index}"]
-                value["ndigits"], value["weight"], value["dscale"] = 4, 2, 2
-                value["sign"] = sign[rows]
-                value["digits"] = digits[rows]
-            else:
-                block[f"v{index}"] = data[rows]
-        parts.append(block.tobytes())
-    parts.append(_PGCOPY_TRAILER)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(field[0]) for field in fields))
-    cursor.copy_expert(statement.as_string(cursor), io.BytesIO(b"".join(parts)), size=1 << 20)
-    return n
-
-
 def copy_stage(cursor, table: str, rows: pd.DataFrame, hashes: np.ndarray) -> int:
     """COPY the rows to write into the TEMP stage (``payments_stage``) in binary: integers for time
     (epoch microseconds) and money (cents), nothing for the server to parse."""
@@ -397,13 +253,12 @@ def merge_payments_scd2(
     hashes = row_hash(rows)
     cursor.execute(_statement("payments_stage_keys", keys=names["keys"]))
     # Keys in key order: the probes of a small batch keep index pages hot.
-    keys = keys_copy_binary(order.astype(np.int32), payment_ids[order], _text_array(rows["company_code"].iloc[order]),
-                            hashes[order])
-    cursor.copy_expert(
-        sql.SQL("COPY {} (n, payment_id, company_code, row_hash) FROM STDIN (FORMAT binary)")
-        .format(sql.Identifier(names["keys"])).as_string(cursor),
-        io.BytesIO(keys), size=1 << 20,
-    )
+    copy_binary(cursor, names["keys"], [
+        ("n", "int8", order, None),
+        ("payment_id", "int8", payment_ids[order], None),
+        ("company_code", "text", _text_array(rows["company_code"].iloc[order]), None),
+        ("row_hash", "int8", hashes[order], None),
+    ])
     # Statistics let the planner hash the smaller side (a temp table is never auto-analysed).
     cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(names["keys"])))
     step("stage_keys", started)
@@ -578,17 +433,9 @@ class EtlWatermarkDataset(WarehouseDatasetMixin, AbstractDataset[dict, dict]):
         self.metadata = metadata
         self._init_connection(credentials)
 
-    def _ensure(self, cursor) -> None:
-        cursor.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, last_update timestamptz NOT NULL, "
-                "run_id text, recorded_at timestamptz NOT NULL DEFAULT now())"
-            ).format(sql.Identifier(self._table))
-        )
-
     def load(self) -> dict:
         with transaction(self.warehouse_url_config) as cursor:
-            self._ensure(cursor)
+            ensure_watermark_table(cursor, self._table)
             cursor.execute(
                 sql.SQL("SELECT last_update, run_id FROM {} WHERE name = %s").format(sql.Identifier(self._table)),
                 (self._name,),
@@ -601,7 +448,7 @@ class EtlWatermarkDataset(WarehouseDatasetMixin, AbstractDataset[dict, dict]):
         if not data.get("last_update"):
             raise DatasetError(f"watermark '{self._table}.{self._name}': 'last_update' is required")
         with transaction(self.warehouse_url_config) as cursor:
-            self._ensure(cursor)
+            ensure_watermark_table(cursor, self._table)
             cursor.execute(
                 _statement("payments_advance_watermark", watermarks=self._table),
                 {"name": self._name, "last_update": pd.Timestamp(data["last_update"]).to_pydatetime(),
@@ -633,7 +480,7 @@ class CompaniesDimensionDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFr
 
     def _ensure(self, cursor) -> None:
         cursor.execute(_statement("payments_companies_ddl", companies=self._table))
-        EtlWatermarkDataset(name=self._watermark_name, table=self._watermark_table)._ensure(cursor)
+        ensure_watermark_table(cursor, self._watermark_table)
 
     def save(self, data: pd.DataFrame) -> None:
         missing = [column for column in COMPANY_COLUMNS if column not in data.columns]

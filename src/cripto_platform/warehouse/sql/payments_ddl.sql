@@ -1,5 +1,5 @@
--- Payments as an SCD type 2 table (dbt snapshot "check" strategy), the companies dimension and
--- the ETL control tables. Identifiers in braces are filled in by the caller (psycopg2.sql).
+-- Payments as an SCD type 2 table (dbt snapshot "check" strategy) and its merge log (the watermark
+-- table is etl_watermarks_ddl.sql). Identifiers in braces are filled in by the caller (psycopg2.sql).
 CREATE TABLE IF NOT EXISTS {payments} (
     payment_id          bigint      NOT NULL,
     company_code        text        NOT NULL,
@@ -26,13 +26,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS {payments_current_key_hash}
     ON {payments} (payment_id, company_code) INCLUDE (row_hash) WHERE is_current;
 -- Warehouses created before the row hash was INCLUDEd: the index above replaces this one.
 DROP INDEX IF EXISTS {payments_current_key};
-
-CREATE TABLE IF NOT EXISTS {watermarks} (
-    name         text        PRIMARY KEY,
-    last_update  timestamptz NOT NULL,
-    run_id       text,
-    recorded_at  timestamptz NOT NULL DEFAULT now()
-);
 
 CREATE TABLE IF NOT EXISTS {merge_log} (
     table_name        text        NOT NULL,
