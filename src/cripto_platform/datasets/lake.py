@@ -51,11 +51,17 @@ def write_partitioned(
         except FileNotFoundError:  # nothing was written (object stores have no empty folders)
             pass
         raise
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
     if _is_local(fs):
-        fs.mv(staging, root, recursive=True)  # one rename
-    else:  # object stores have no folders to rename: move each object of the staging prefix
+        # Two renames: the previous content stays complete on disk until the new one is in place.
+        previous = f"{staging}.previous"
+        if fs.exists(root):
+            fs.mv(root, previous, recursive=True)
+        fs.mv(staging, root, recursive=True)
+        if fs.exists(previous):
+            fs.rm(previous, recursive=True)
+    else:  # object stores have no folders to rename: replace the objects under the prefix
+        if fs.exists(root):
+            fs.rm(root, recursive=True)
         for source in fs.find(staging):
             fs.mv(source, root + source[len(staging):])
         fs.invalidate_cache()
