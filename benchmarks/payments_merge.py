@@ -4,10 +4,12 @@ For each history size H and batch size B (defaults: the issue's 1M and 5M histor
 batches), in a fresh table of H current payments:
 
 - merge: ``merge_payments_scd2`` (binary COPY of key + hash into a TEMP stage, one index-only
-  classifying join, binary COPY of the rows to write into a second TEMP stage, UPDATE by key,
-  INSERT ... SELECT, watermark), one transaction, commit included;
-- copy: the same B rows COPY'd into an empty, logged table with the same columns, commit included
-  (the practical lower bound: the bytes have to get into PostgreSQL);
+  classifying join read back in binary, UPDATE of the changed keys by key while the client encodes
+  the new versions, binary COPY of the new versions into the table, watermark), one transaction,
+  commit included;
+- copy: the same B rows COPY'd in binary into an empty, logged table, in their cheapest form (times
+  and money as integers), commit included (the practical lower bound: the bytes have to get into
+  PostgreSQL);
 - row_by_row: the seed's ``insert_payments`` (per payment: SELECT the current row, compare the four
   columns, UPDATE it when changed, INSERT the new version; each its own statement) on a small batch
   of the same mix, reported per row.
@@ -73,6 +75,34 @@ def make_batch(history: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return pd.concat([picked, new], ignore_index=True).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
+COPY_TARGET_DDL = """
+CREATE TABLE {table} (
+    payment_id bigint NOT NULL, company_code text NOT NULL, external_client_id text, status text,
+    amount_cents bigint, payment_at_us bigint, created_at_us bigint, updated_at_us bigint,
+    row_hash bigint NOT NULL
+)"""
+
+
+def copy_batch(cursor, table: str, rows: pd.DataFrame, hashes: np.ndarray) -> int:
+    """The COPY baseline: the batch in binary, in its cheapest form (times and money as integers:
+    8 bytes each, nothing for the server to convert), through the merge's own encoder."""
+    from cripto_platform.datasets.payments import _cents, _epoch_us, _text_array
+    from cripto_platform.warehouse.binary_copy import copy_binary
+
+    cents, cents_null = _cents(rows["amount"])
+    columns = [
+        ("payment_id", "int8", rows["payment_id"].to_numpy(np.int64), None),
+        ("company_code", "text", _text_array(rows["company_code"]), None),
+        ("external_client_id", "text", _text_array(rows["external_client_id"]), None),
+        ("status", "text", _text_array(rows["status"]), None),
+        ("amount_cents", "int8", cents, cents_null),
+    ]
+    for name in ("payment_at", "created_at", "updated_at"):
+        columns.append((f"{name}_us", "int8", *_epoch_us(rows[name])))
+    columns.append(("row_hash", "int8", hashes, None))
+    return copy_binary(cursor, table, columns)
+
+
 def timed(function) -> tuple[float, object]:
     started = time.perf_counter()
     result = function()
@@ -82,8 +112,8 @@ def timed(function) -> tuple[float, object]:
 def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int) -> dict:
     from psycopg2 import sql
 
-    from cripto_platform.datasets.payments import _enlarge_temp_buffers, copy_stage, merge_payments_scd2, row_hash
-    from cripto_platform.warehouse import get_engine, load_sql, transaction
+    from cripto_platform.datasets.payments import _enlarge_temp_buffers, merge_payments_scd2, row_hash
+    from cripto_platform.warehouse import get_engine, transaction
 
     table = "bench_payments_l0"
     with transaction(url) as cursor:
@@ -120,10 +150,9 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
     def copy_plain():
         # The same rows, in the same binary COPY the merge's stage uses, into an empty logged table.
         with transaction(url) as cursor:
-            cursor.execute(load_sql("payments_stage").replace("TEMP TABLE {stage}", "TABLE bench_copy_target")
-                           .replace("ON COMMIT DROP", ""))
+            cursor.execute(COPY_TARGET_DDL.format(table="bench_copy_target"))
         with transaction(url) as cursor:
-            copy_stage(cursor, "bench_copy_target", batch, batch_hashes)
+            copy_batch(cursor, "bench_copy_target", batch, batch_hashes)
 
     copy_seconds, _ = timed(copy_plain)
 
@@ -131,7 +160,7 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
         # The textbook version, same staging bytes: UPDATE ... FROM stage comparing the four columns
         # with IS DISTINCT FROM, then INSERT ... WHERE NOT EXISTS (a second join). Rolled back, so the
         # merge below starts from the same history (its commit is therefore not timed).
-        with_stage = load_sql("payments_stage").replace("{stage}", "naive_stage")
+        with_stage = COPY_TARGET_DDL.format(table="naive_stage").replace("CREATE TABLE", "CREATE TEMP TABLE")
         converted = ("timestamptz 'epoch' + s.payment_at_us * interval '1 microsecond', s.status, "
                      "s.amount_cents / 100.0, s.external_client_id")
         raw = get_engine(url).raw_connection()
@@ -140,7 +169,7 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
                 _enlarge_temp_buffers(cursor)  # same session settings as the merge
                 cursor.execute("SET LOCAL TimeZone = 'UTC'")
                 cursor.execute(with_stage)
-                copy_stage(cursor, "naive_stage", batch, batch_hashes)
+                copy_batch(cursor, "naive_stage", batch, batch_hashes)
                 cursor.execute(
                     f"UPDATE {table} AS t SET is_current = false, end_date = '2026-01-01' FROM naive_stage AS s "
                     "WHERE t.payment_id = s.payment_id AND t.company_code = s.company_code AND t.is_current "

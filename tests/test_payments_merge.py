@@ -6,6 +6,7 @@ import uuid
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from kedro.io import DatasetError
 
@@ -145,8 +146,11 @@ def random_batch(rng, n_keys: int, size: int, batch_number: int, previous: pd.Da
 # ------------------------------------------------------------------ tests
 
 
-@pytest.mark.parametrize("missing_keys", ["ignore", "invalidate"])
-def test_random_batches_match_the_pandas_reference(tables, warehouse_url, missing_keys):
+@pytest.mark.parametrize(("missing_keys", "key_chunk_rows"), [("ignore", 200_000), ("invalidate", 200_000), ("ignore", 7)])
+def test_random_batches_match_the_pandas_reference(tables, warehouse_url, missing_keys, key_chunk_rows, monkeypatch):
+    import cripto_platform.datasets.payments as payments
+
+    monkeypatch.setattr(payments, "KEY_CHUNK_ROWS", key_chunk_rows)  # 7: keys staged in several chunks
     rng = np.random.default_rng(20261126)
     dataset = _dataset(tables, warehouse_url)
     history: list[dict] = []
@@ -206,7 +210,7 @@ def test_failure_between_staging_and_commit_leaves_table_and_watermark(tables, w
     with pytest.raises(DatasetError, match="injected failure"):
         dataset.save(_payload(second, "2025-03-02T00:00:00+00:00"))
     # staging, closing and inserting the new versions had all happened
-    assert steps == ["prepare", "stage_keys", "classify", "stage", "close_changed", "insert_versions"]
+    assert steps == ["prepare", "stage_keys", "classify", "close_changed", "insert_versions"]
     after = _table(warehouse_url, tables["table"])
     pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
                                   after.sort_values(KEY).reset_index(drop=True))
@@ -288,6 +292,8 @@ def test_bad_batches_fail_naming_the_problem(tables, warehouse_url):
         dataset.save(_payload(rows.drop(columns="status").iloc[:1], "2025-03-01T00:00:00+00:00"))
     with pytest.raises(DatasetError, match="missing_keys must be one of"):
         dataset.save(_payload(rows.iloc[:1], "2025-03-01T00:00:00+00:00", missing_keys="delete"))
+    with pytest.raises(DatasetError, match=r"1 amount\(s\) outside numeric\(14, 2\).*batch row 1"):
+        dataset.save(_payload(rows.assign(payment_id=[1, 2], amount=[1.0, 1e12]), "2025-03-01T00:00:00+00:00"))
 
 
 def test_row_hash_is_pinned_and_null_safe():
@@ -351,12 +357,12 @@ def test_key_stage_binary_copy_round_trips_through_postgres(warehouse_url):
 
 
 def test_binary_stage_round_trips_edge_values(warehouse_url):
-    """copy_stage + payments_insert_versions: NULLs, negative / zero / largest amounts, unicode and
-    empty text, far and null timestamps arrive in payments_l0 exactly."""
-    from cripto_platform.datasets.payments import _statement, copy_stage, ensure_payments_tables
+    """encode_versions + binary COPY into the SCD2 table: NULLs, negative / zero / largest amounts,
+    unicode and empty text, far and null timestamps arrive in payments_l0 exactly."""
+    from cripto_platform.datasets.payments import VERSION_COLUMNS, encode_versions, ensure_payments_tables
+    from cripto_platform.warehouse.binary_copy import copy_encoded
 
     table = f"payments_bin_{uuid.uuid4().hex[:8]}"
-    stage = f"{table}_stage"
     rows = pd.DataFrame({
         "payment_id": [3, 1, 2, 4, 5],
         "company_code": ["C1", "", "compañía", "C1", "Z" * 200],
@@ -372,11 +378,9 @@ def test_binary_stage_round_trips_edge_values(warehouse_url):
     hashes = np.array([-(2**63), 2**63 - 1, 0, -1, 42], dtype=np.int64)
     with transaction(warehouse_url) as cursor:
         ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
-        cursor.execute(_statement("payments_stage", stage=stage))
-        assert copy_stage(cursor, stage, rows, hashes) == 5
-        cursor.execute(_statement("payments_insert_versions", payments=table, stage=stage),
-                       {"effective_at": pd.Timestamp("2026-01-01T00:00:00Z").to_pydatetime(),
-                        "batch_id": "b-ü", "run_id": None})
+        payload = encode_versions(rows, hashes, effective_at=pd.Timestamp("2026-01-01T00:00:00Z").to_pydatetime(),
+                                  batch_id="b-ü", run_id=None)
+        assert copy_encoded(cursor, table, VERSION_COLUMNS, payload) == 5
         cursor.execute(
             f'SELECT payment_id, company_code, external_client_id, status, amount::text, payment_at, created_at, '
             f'updated_at, row_hash, is_current, start_date, end_date, batch_id, run_id FROM "{table}" ORDER BY payment_id'
@@ -398,6 +402,52 @@ def test_binary_stage_round_trips_edge_values(warehouse_url):
         assert r[4] == expected_amounts[r[0]]
         assert r[5:8] == (ts(row.payment_at), ts(row.created_at), ts(row.updated_at))
         assert r[8:] == (row_hash, True, start, None, "b-ü", None)
+
+
+def test_chunked_binary_copy_streams_every_chunk_and_aborts_cleanly(warehouse_url):
+    """copy_binary_chunks: chunks arrive as one COPY; an error while encoding a later chunk, or one
+    the server raises, fails the COPY and leaves nothing of it in the table."""
+    import psycopg2
+
+    from cripto_platform.warehouse.binary_copy import copy_binary_chunks
+
+    def chunks(count, fail_at=None, null_at=None):
+        for number in range(count):
+            if number == fail_at:
+                raise ValueError("bad chunk")
+            ids = np.arange(number * 3, number * 3 + 3, dtype=np.int64)
+            codes = pa.array([None if number == null_at else f"c{i}" for i in ids])
+            yield [("id", "int8", ids, None), ("code", "text", codes, None)]
+
+    with transaction(warehouse_url) as cursor:
+        cursor.execute("CREATE TEMP TABLE chunked (id bigint, code text NOT NULL)")
+        assert copy_binary_chunks(cursor, "chunked", chunks(4)) == 12
+        cursor.execute("SELECT array_agg(id ORDER BY id), count(DISTINCT code) FROM chunked")
+        assert cursor.fetchone() == (list(range(12)), 12)
+        cursor.execute("SAVEPOINT before")
+        with pytest.raises(ValueError, match="bad chunk"):
+            copy_binary_chunks(cursor, "chunked", chunks(4, fail_at=2))
+        cursor.execute("ROLLBACK TO SAVEPOINT before")
+        with pytest.raises(psycopg2.errors.NotNullViolation):
+            copy_binary_chunks(cursor, "chunked", chunks(4, null_at=1))
+        cursor.execute("ROLLBACK TO SAVEPOINT before")
+        cursor.execute("SELECT count(*) FROM chunked")
+        assert cursor.fetchone()[0] == 12
+
+
+def test_copy_out_fixed_reads_columns_and_refuses_nulls(warehouse_url):
+    from psycopg2 import sql as pgsql
+
+    from cripto_platform.warehouse.binary_copy import copy_out_fixed
+
+    with transaction(warehouse_url) as cursor:
+        got = copy_out_fixed(cursor, pgsql.SQL("SELECT g::bigint * -3, g % 2 = 0 FROM generate_series(1, 5) g"),
+                             [("n", "int8"), ("even", "bool")])
+        assert got["n"].tolist() == [-3, -6, -9, -12, -15] and got["even"].tolist() == [False, True, False, True, False]
+        empty = copy_out_fixed(cursor, pgsql.SQL("SELECT 1::bigint WHERE false"), [("n", "int8")])
+        assert empty["n"].tolist() == []
+        with pytest.raises(ValueError, match=r"column\(s\) .*'n'.* have NULLs"):
+            copy_out_fixed(cursor, pgsql.SQL("SELECT NULL::bigint, true"), [("n", "int8"), ("b", "bool")])
 
 
 def test_existing_warehouse_gets_the_covering_index_and_loses_the_old_one(warehouse_url):

@@ -66,6 +66,8 @@ def test_validation_quarantines_with_reasons_and_keeps_good_rows():
             _raw(id="5", company_code="C9999"),
             _raw(id="6", payment_id="abc", amount="x"),
             _raw(id="7", external_client_id=None, amount=None),  # NULLs in compared columns are fine
+            _raw(id="8", amount="1e12"),  # beyond numeric(14, 2)
+            _raw(id="9", amount="-inf"),
         ],
         ignore_index=True,
     )
@@ -79,6 +81,8 @@ def test_validation_quarantines_with_reasons_and_keeps_good_rows():
         "4": "unparseable payment_at",
         "5": "unknown company_code",
         "6": "unparseable payment_id; unparseable amount",
+        "8": "amount out of range",
+        "9": "amount out of range",
     }
     assert quarantine["amount"].tolist()[1] == "12,50 ARS"  # the row is kept as received
     stamped = nodes.stamp_payments_quarantine(quarantine, RUN)

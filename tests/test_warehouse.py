@@ -117,3 +117,32 @@ def test_stop_command_shuts_the_embedded_server_down(tmp_path):
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
     with pytest.raises(psycopg2.OperationalError):
         psycopg2.connect(url, connect_timeout=3)
+
+
+def test_embedded_server_is_tuned_once_and_keeps_a_users_settings(tmp_path):
+    """First start: the sizes of EMBEDDED_SERVER_SETTINGS (restarting for shared_buffers); a value
+    the user sets with ALTER SYSTEM survives later starts; the server restarts in the same process."""
+    from cripto_platform.warehouse import connection
+
+    pgdata = tmp_path / "pgdata"
+
+    def settings(url):
+        with psycopg2.connect(url) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name",
+                           (list(connection.EMBEDDED_SERVER_SETTINGS),))
+            return dict(cursor.fetchall())
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CRIPTO_WAREHOUSE_URL", raising=False)
+        patch.setenv("CRIPTO_WAREHOUSE_PGDATA", str(pgdata))
+        try:
+            url = connection.resolve_url()
+            assert settings(url) == connection.EMBEDDED_SERVER_SETTINGS
+            conn = psycopg2.connect(url)
+            conn.autocommit = True
+            conn.cursor().execute("ALTER SYSTEM SET shared_buffers = '256MB'")
+            conn.close()
+            connection.stop_embedded_server(pgdata)
+            assert settings(connection.resolve_url()) == {**connection.EMBEDDED_SERVER_SETTINGS, "shared_buffers": "256MB"}
+        finally:
+            connection.stop_embedded_server(pgdata)

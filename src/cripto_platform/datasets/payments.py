@@ -4,16 +4,16 @@ The SCD type 2 merge (``merge_payments_scd2``) runs in ONE transaction, one set-
 step, each kept in ``warehouse/sql/payments_*.sql``:
 
 1. ``payments_stage_keys``: every batch row's number, key and stored row hash, COPY'd in binary
-   format (``warehouse.binary_copy``) into a TEMP table (no WAL, dropped at commit). The row hash
-   (``row_hash``) is computed vectorised in pandas;
+   format (``warehouse.binary_copy``) into a TEMP table (no WAL, dropped at commit), in chunks: the
+   next chunk is hashed (``row_hash``, vectorised) and encoded while the server takes the last one;
 2. ``payments_classify``: ONE LEFT JOIN of the staged keys against the current rows (the partial
-   unique index, which INCLUDEs the row hash: index-only) keeps the rows to write: new and changed keys;
-3. ``payments_stage``: only those rows, in full and in key order, COPY'd in binary format
-   (``copy_stage``: times and money as integers) into a second TEMP table;
-4. ``payments_close_changed``: closes the current versions of changed keys (by key, through the index);
-5. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
-6. ``payments_insert_versions``: inserts a current version for every staged row;
-7. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
+   unique index, which INCLUDEs the row hash: index-only) returns the batch rows to write (new and
+   changed keys), read back in binary;
+3. ``payments_close_changed``: closes the current versions of the changed keys (COPY'd into a small
+   TEMP table, ``payments_closing``; one index probe each), while the client encodes the new versions;
+4. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
+5. the new versions, binary COPY'd straight into the table in its own types (``encode_versions``);
+6. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
 
 Unchanged rows (usually most of a batch) only ever travel as key + hash.
 A failure at any step rolls all of it back: the table and the watermark stay as they were.
@@ -25,6 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import fsspec
@@ -36,7 +37,13 @@ from psycopg2 import sql
 
 from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
 from cripto_platform.warehouse import copy_dataframe, load_sql, transaction
-from cripto_platform.warehouse.binary_copy import copy_binary
+from cripto_platform.warehouse.binary_copy import (
+    copy_binary,
+    copy_binary_chunks,
+    copy_encoded,
+    copy_out_fixed,
+    encode_binary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +54,9 @@ PAYMENT_COLUMNS = [
 KEY = ["payment_id", "company_code"]
 COMPARED = ["payment_at", "status", "amount", "external_client_id"]
 MISSING_KEYS = ("ignore", "invalidate")
+# Below this share of the history's rows a batch is classified by index probes, above by a merge join.
+SMALL_BATCH_SHARE = 0.05
+KEY_CHUNK_ROWS = 200_000  # the key stage is encoded and sent in chunks of this many rows
 COMPANY_COLUMNS = ["company_code", "company_id", "name", "category", "created_at", "updated_at"]
 
 
@@ -78,6 +88,13 @@ def _check_batch(rows: pd.DataFrame, table: str) -> tuple[np.ndarray, np.ndarray
         raise DatasetError(
             f"merge into '{table}': {int(null_keys.sum())} row(s) have a null key {KEY}, "
             f"first at batch row {int(null_keys.to_numpy().argmax())}; quarantine them before the merge"
+        )
+    amounts = pd.to_numeric(rows["amount"]).astype("float64")
+    out_of_range = amounts.notna() & ~((amounts.abs() * 100).round() < 10**14)
+    if out_of_range.any():
+        raise DatasetError(
+            f"merge into '{table}': {int(out_of_range.sum())} amount(s) outside numeric(14, 2) (|amount| < 10^12), "
+            f"first at batch row {int(out_of_range.to_numpy().argmax())}; quarantine them before the merge"
         )
     payment_ids = pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy()
     order = np.argsort(payment_ids)
@@ -161,22 +178,51 @@ def row_hash(rows: pd.DataFrame) -> np.ndarray:
     return folded.view(np.int64)
 
 
-def copy_stage(cursor, table: str, rows: pd.DataFrame, hashes: np.ndarray) -> int:
-    """COPY the rows to write into the TEMP stage (``payments_stage``) in binary: integers for time
-    (epoch microseconds) and money (cents), nothing for the server to parse."""
+VERSION_COLUMNS = [*PAYMENT_COLUMNS, "row_hash", "is_current", "start_date", "end_date", "batch_id", "run_id"]
+
+
+def encode_versions(rows: pd.DataFrame, hashes: np.ndarray, *, effective_at, batch_id: str,
+                    run_id: str | None) -> memoryview:
+    """New current versions of ``rows`` as binary COPY data for ``VERSION_COLUMNS`` of the SCD2
+    table, in its own types (timestamps as microseconds, amounts as numeric digits): nothing for
+    the server to parse or convert."""
+    n = len(rows)
     cents, cents_null = _cents(rows["amount"])
+    constant = np.zeros(n, dtype=np.int64)
     columns: list[tuple[str, str, Any, np.ndarray | None]] = [
         ("payment_id", "int8", pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy(), None),
         ("company_code", "text", _text_array(rows["company_code"]), None),
         ("external_client_id", "text", _text_array(rows["external_client_id"]), None),
         ("status", "text", _text_array(rows["status"]), None),
-        ("amount_cents", "int8", cents, cents_null),
+        ("amount", "numeric_cents", cents, cents_null),
     ]
     for name in ("payment_at", "created_at", "updated_at"):
-        micros, nulls = _epoch_us(rows[name])
-        columns.append((f"{name}_us", "int8", micros, nulls))
-    columns.append(("row_hash", "int8", np.asarray(hashes, dtype=np.int64), None))
-    return copy_binary(cursor, table, columns)
+        columns.append((name, "timestamptz", *_epoch_us(rows[name])))
+    columns += [
+        ("row_hash", "int8", np.asarray(hashes, dtype=np.int64), None),
+        ("is_current", "bool", np.ones(n, dtype=bool), None),
+        ("start_date", "timestamptz", constant + _epoch_us(pd.Series([effective_at]))[0][0], None),
+        ("end_date", "timestamptz", constant, np.ones(n, dtype=bool)),
+        ("batch_id", "text", pa.repeat(pa.scalar(batch_id, pa.string()), n), None),
+        ("run_id", "text", pa.repeat(pa.scalar(run_id, pa.string()), n), None),
+    ]
+    return encode_binary(columns)
+
+
+def _close_changed(cursor, names: dict[str, str], changed: pd.DataFrame, payment_ids: np.ndarray,
+                   params: dict[str, Any]) -> int:
+    """Close the current versions of the changed keys (COPY'd into a small TEMP table, in key order):
+    one index probe each. A merge join would walk the whole index and fetch every current row."""
+    cursor.execute(_statement("payments_closing", closing=names["closing"]))
+    copy_binary(cursor, names["closing"], [("payment_id", "int8", payment_ids, None),
+                                           ("company_code", "text", _text_array(changed["company_code"]), None)])
+    cursor.execute("SET LOCAL enable_nestloop = on")
+    cursor.execute("SET LOCAL enable_mergejoin = off")
+    cursor.execute(_statement("payments_close_changed", **names), params)
+    closed = cursor.rowcount
+    cursor.execute("SET LOCAL enable_hashjoin = on")
+    cursor.execute("SET LOCAL enable_mergejoin = on")
+    return closed
 
 
 def _enlarge_temp_buffers(cursor, size: str = "256MB") -> None:
@@ -218,9 +264,10 @@ def merge_payments_scd2(
         raise DatasetError(f"merge into '{table}': missing_keys must be one of {MISSING_KEYS}, got {missing_keys!r}")
     payment_ids, order = _check_batch(rows, table)  # order: the batch in key order
     suffix = uuid.uuid4().hex[:8]
-    names = {"payments": table, "keys": f"{table}_keys_{suffix}", "stage": f"{table}_stage_{suffix}",
-             "classified": f"{table}_classified_{suffix}"}
-    params = {"effective_at": pd.Timestamp(effective_at).to_pydatetime(), "batch_id": batch_id, "run_id": run_id}
+    names = {"payments": table, "keys": f"{table}_keys_{suffix}", "closing": f"{table}_closing_{suffix}"}
+    effective = pd.Timestamp(effective_at)
+    effective = effective.tz_localize("UTC") if effective.tzinfo is None else effective  # naive means UTC
+    params = {"effective_at": effective.to_pydatetime(), "batch_id": batch_id, "run_id": run_id}
     timings: dict[str, float] = {}
 
     def step(name: str, started: float) -> None:
@@ -240,59 +287,57 @@ def merge_payments_scd2(
     # large batch exceeds) would only add its compile time.
     cursor.execute("SET LOCAL jit = off")
     # A batch much smaller than the history is classified fastest by probing the partial unique
-    # index in key order; the default random_page_cost (4.0, spinning disks) makes the planner walk
-    # the whole index of a 5M-row history for a 100k batch instead. Larger batches: a merge join.
+    # index in key order; a larger one by a merge join that walks the whole index once.
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))
     history_rows = max(float(cursor.fetchone()[0]), 0.0)
-    if len(rows) < 0.05 * history_rows:
-        cursor.execute("SET LOCAL random_page_cost = 1.1")
+    small_batch = len(rows) < SMALL_BATCH_SHARE * history_rows
     _enlarge_temp_buffers(cursor)
     step("prepare", started)
 
     started = time.perf_counter()
-    hashes = row_hash(rows)
     cursor.execute(_statement("payments_stage_keys", keys=names["keys"]))
-    # Keys in key order: the probes of a small batch keep index pages hot.
-    copy_binary(cursor, names["keys"], [
-        ("n", "int8", order, None),
-        ("payment_id", "int8", payment_ids[order], None),
-        ("company_code", "text", _text_array(rows["company_code"].iloc[order]), None),
-        ("row_hash", "int8", hashes[order], None),
-    ])
-    # Statistics let the planner hash the smaller side (a temp table is never auto-analysed).
-    cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(names["keys"])))
+    hashes = np.empty(len(rows), dtype=np.int64)
+
+    def key_chunks():
+        # Keys in key order (the probes of a small batch keep index pages hot), hashed and encoded
+        # chunk by chunk while the server takes the previous chunk.
+        for start in range(0, max(len(rows), 1), KEY_CHUNK_ROWS):
+            part = order[start: start + KEY_CHUNK_ROWS]
+            hashes[part] = row_hash(rows.iloc[part])
+            yield [
+                ("n", "int8", part, None),
+                ("payment_id", "int8", payment_ids[part], None),
+                ("company_code", "text", _text_array(rows["company_code"].iloc[part]), None),
+                ("row_hash", "int8", hashes[part], None),
+            ]
+
+    copy_binary_chunks(cursor, names["keys"], key_chunks())
     step("stage_keys", started)
 
     started = time.perf_counter()
-    # The classifying join reads only the covering index, in key order (a merge join against the
-    # sorted keys, or index probes for a small batch), and so does the close. A hash join would read
-    # and hash the heap of every current row instead, which the planner prefers only because it
-    # costs the sort of the keys too high. (Set back to on after the close.)
+    # The join is chosen here rather than from statistics (a TEMP table is never auto-analysed, and
+    # ANALYZE costs a scan): the classifying join reads only the covering index, in key order (a
+    # merge join against the sorted keys, or index probes for a small batch). A hash join would read
+    # and hash the heap of every current row instead.
     cursor.execute("SET LOCAL enable_hashjoin = off")
-    cursor.execute(_statement("payments_classify", **names))
-    cursor.execute(sql.SQL("SELECT n, is_new FROM {}").format(sql.Identifier(names["classified"])))
-    written = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
-    to_write, is_new = written[:, 0], written[:, 1].astype(bool)
-    cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(names["classified"])))  # sizes the close's join
+    cursor.execute(f"SET LOCAL {'enable_mergejoin' if small_batch else 'enable_nestloop'} = off")
+    classified = copy_out_fixed(cursor, _statement("payments_classify", **names), [("n", "int8"), ("is_new", "bool")])
+    to_write, is_new = classified["n"], classified["is_new"]
     actions = {"new": int(is_new.sum()), "changed": int((~is_new).sum())}
     step("classify", started)
 
     started = time.perf_counter()
-    cursor.execute(_statement("payments_stage", stage=names["stage"]))
-    # In key order (within groups of equal field lengths), so the new index entries are inserted leaf
-    # page by leaf page.
-    to_write = to_write[np.argsort(payment_ids[to_write])]
-    copy_stage(cursor, names["stage"], rows.iloc[to_write], hashes[to_write])
-    step("stage", started)
-
-    started = time.perf_counter()
-    # One index probe per changed key (the classified rows are in key order, as the merge join wrote
-    # them): a merge join would walk the whole index and fetch every current row from the heap.
-    cursor.execute("SET LOCAL enable_mergejoin = off")
-    cursor.execute(_statement("payments_close_changed", **names), params)
-    closed = cursor.rowcount
-    cursor.execute("SET LOCAL enable_hashjoin = on")
-    cursor.execute("SET LOCAL enable_mergejoin = on")
+    # In key order: the close probes, and the new index entries are inserted, leaf page by leaf page.
+    by_key = np.argsort(payment_ids[to_write], kind="stable")
+    to_write, is_new = to_write[by_key], is_new[by_key]
+    changed = to_write[~is_new]
+    # While the server closes the changed keys, this thread encodes the new versions (psycopg2
+    # releases the GIL while it waits): the two overlap on two cores. Leaving the pool waits for
+    # the close whatever happens here.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-close") as pool:
+        closing = pool.submit(_close_changed, cursor, names, rows.iloc[changed], payment_ids[changed], params)
+        payload = encode_versions(rows.iloc[to_write], hashes[to_write], **params)
+    closed = closing.result()
     step("close_changed", started)
 
     invalidated = 0
@@ -303,8 +348,8 @@ def merge_payments_scd2(
         step("invalidate_missing", started)
 
     started = time.perf_counter()
-    cursor.execute(_statement("payments_insert_versions", **names), params)
-    inserted = cursor.rowcount
+    # Straight into the table: COPY batches its heap inserts (one WAL record per page, not per row).
+    inserted = copy_encoded(cursor, table, VERSION_COLUMNS, payload)
     step("insert_versions", started)
 
     counts = {

@@ -18,6 +18,13 @@ ENV_URL = "CRIPTO_WAREHOUSE_URL"
 ENV_PGDATA = "CRIPTO_WAREHOUSE_PGDATA"
 DEFAULT_PGDATA = Path("data") / "warehouse" / "pgdata"
 
+# The embedded server's settings where PostgreSQL's defaults are sized for a toy: 128MB of shared
+# buffers against payment histories of ~1GB makes every merge evict dirty pages (and flush WAL to do
+# so), 4MB of WAL buffers are full after a few hundred full-page images, and max_wal_size 1GB forces
+# a checkpoint in the middle of a large merge. Applied once, at the first start, to settings still at
+# their default (a value set with ALTER SYSTEM stays); a server at a configured URL is left alone.
+EMBEDDED_SERVER_SETTINGS = {"shared_buffers": "1GB", "wal_buffers": "64MB", "max_wal_size": "4GB"}
+
 _lock = threading.Lock()
 _servers: dict[str, object] = {}
 _engines: dict[str, Engine] = {}
@@ -47,23 +54,45 @@ def _embedded_url() -> str:
                 # cleanup_mode=None keeps the server up after this process, so the URL printed
                 # by ``python -m cripto_platform.warehouse url`` stays usable from psql.
                 server = pgserver.get_server(pgdata, cleanup_mode=None)
+                # pgserver caches its handle per pgdata: after stop_embedded_server it needs a start.
+                server.ensure_postgres_running()
+                if _apply_embedded_settings(server.get_uri()):
+                    _signal_postmaster(pgdata)  # the settings above need a restart
+                    server.ensure_postgres_running()
             _servers[str(pgdata)] = server
     return server.get_uri()
 
 
-def stop_embedded_server(pgdata: str | Path | None = None, timeout: float = 30.0) -> None:
-    """Stop the embedded server of ``pgdata`` (default: the current one) with a fast shutdown.
+def _apply_embedded_settings(url: str) -> bool:
+    """ALTER SYSTEM the ``EMBEDDED_SERVER_SETTINGS`` not set by ALTER SYSTEM yet (PostgreSQL's or
+    initdb's defaults); True if a restart is due."""
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, context FROM pg_settings WHERE name = ANY(%s) "
+                "AND coalesce(sourcefile, '') NOT LIKE '%%postgresql.auto.conf'",
+                (list(EMBEDDED_SERVER_SETTINGS),),
+            )
+            at_default = cursor.fetchall()
+            for name, _ in at_default:
+                cursor.execute(f"ALTER SYSTEM SET {name} = %s", (EMBEDDED_SERVER_SETTINGS[name],))
+            cursor.execute("SELECT pg_reload_conf()")
+            return any(context == "postmaster" for _, context in at_default)
+    finally:
+        connection.close()
+
+
+def _signal_postmaster(pgdata: Path, timeout: float = 30.0) -> None:
+    """Fast shutdown of the postmaster of ``pgdata`` (if running); waits until it is gone.
 
     Signals the postmaster directly rather than calling ``pg_ctl``: run as root, pgserver starts
     PostgreSQL as its own ``pgserver`` user and ``pg_ctl`` refuses to run as root.
     """
-    target = Path(pgdata).resolve() if pgdata else embedded_pgdata()
-    with _lock:
-        for url, engine in list(_engines.items()):
-            engine.dispose()
-            _engines.pop(url)
-        _servers.pop(str(target), None)
-    pid_file = target / "postmaster.pid"
+    pid_file = pgdata / "postmaster.pid"
     try:
         postmaster_pid = int(pid_file.read_text().split("\n", 1)[0])
         os.kill(postmaster_pid, signal.SIGINT)  # SIGINT = "fast" shutdown
@@ -72,6 +101,17 @@ def stop_embedded_server(pgdata: str | Path | None = None, timeout: float = 30.0
     deadline = time.monotonic() + timeout
     while pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def stop_embedded_server(pgdata: str | Path | None = None, timeout: float = 30.0) -> None:
+    """Stop the embedded server of ``pgdata`` (default: the current one) with a fast shutdown."""
+    target = Path(pgdata).resolve() if pgdata else embedded_pgdata()
+    with _lock:
+        for url, engine in list(_engines.items()):
+            engine.dispose()
+            _engines.pop(url)
+        _servers.pop(str(target), None)
+    _signal_postmaster(target, timeout)
 
 
 def resolve_url(url: str | None = None) -> str:

@@ -31,6 +31,9 @@ INDEX_COLUMNS = [
 # ------------------------------------------------------------------ bucket
 
 
+MAX_CENTS = 10**14  # payments_l0.amount is numeric(14, 2): fewer than 10^14 cents
+
+
 def check_landing_bucket(status: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The landing bucket's creation request: fails naming it when missing and creation is not allowed."""
     if status["exists"]:
@@ -215,6 +218,7 @@ def validate_payments_batch(raw: pd.DataFrame, companies: pd.DataFrame) -> tuple
         "unparseable payment_id": unparseable("payment_id"),
         "null key company_code": typed["company_code"].isna(),
         "unparseable amount": unparseable("amount"),
+        "amount out of range": typed["amount"].notna() & ~((typed["amount"].abs() * 100).round() < MAX_CENTS),
         "unparseable payment_at": unparseable("payment_at"),
         "unparseable created_at": unparseable("created_at"),
         "missing or unparseable updated_at": typed["updated_at"].isna(),
