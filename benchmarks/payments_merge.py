@@ -143,6 +143,11 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
                                     batch_id=f"history-{number}", **common)
         settle()
 
+    def wal_position() -> int:
+        with transaction(url) as cursor:
+            cursor.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn")
+            return int(cursor.fetchone()[0])
+
     history_seconds, _ = timed(load_history)
     batch = make_batch(history, batch_rows, seed=2)
     batch_hashes = row_hash(batch)  # the baselines copy the same bytes; hashing is not theirs to pay
@@ -154,7 +159,9 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
         with transaction(url) as cursor:
             copy_batch(cursor, "bench_copy_target", batch, batch_hashes)
 
+    wal_before = wal_position()
     copy_seconds, _ = timed(copy_plain)
+    copy_wal = wal_position() - wal_before
 
     def straightforward():
         # The textbook version, same staging bytes: UPDATE ... FROM stage comparing the four columns
@@ -207,7 +214,9 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
             return merge_payments_scd2(cursor, batch, effective_at="2026-01-01", batch_id="bench",
                                        watermark="2026-01-01", on_step=on_step, **common)
 
+    wal_before = wal_position()
     merge_seconds, counts = timed(merge)
+    merge_wal = wal_position() - wal_before
 
     # The seed's algorithm, per payment, on a small batch of the same mix (new keys beyond the history).
     small = make_batch(history, row_by_row_rows, seed=3)
@@ -260,6 +269,8 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
         "row_by_row_us_per_row": round(rbr_per_row * 1e6, 1),
         "merge_us_per_row": round(merge_per_row * 1e6, 2),
         "merge_speedup_per_row": round(rbr_per_row / merge_per_row, 1),
+        "merge_wal_mb": round(merge_wal / 2**20),
+        "copy_wal_mb": round(copy_wal / 2**20),
         "counts": {k: counts[k] for k in ("inserted_new", "inserted_changed", "closed_changed", "unchanged")},
         "steps_s": {k: round(v, 2) for k, v in steps.items()},
     }
@@ -278,10 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     from cripto_platform.warehouse import resolve_url, stop_embedded_server
 
     url = resolve_url()
-    print(f"python {platform.python_version()}, pandas {pd.__version__}, {os.cpu_count()} cpus, pgdata {pgdata}")
+    from cripto_platform.warehouse import transaction
+
+    with transaction(url) as cursor:
+        cursor.execute("SELECT string_agg(name || ' ' || current_setting(name), ', ') FROM unnest(ARRAY['server_version', "
+                       "'shared_buffers', 'wal_buffers', 'max_wal_size', 'full_page_writes']) AS name")
+        server = cursor.fetchone()[0]
+    print(f"python {platform.python_version()}, pandas {pd.__version__}, {os.cpu_count()} cpus, pgdata {pgdata}; {server}")
     header = ("history", "batch", "merge_s", "merge_rows_per_s", "copy_s", "merge_vs_copy",
               "straightforward_s", "straightforward_vs_copy",
-              "row_by_row_us_per_row", "merge_us_per_row", "merge_speedup_per_row")
+              "row_by_row_us_per_row", "merge_us_per_row", "merge_speedup_per_row", "merge_wal_mb", "copy_wal_mb")
     print("| " + " | ".join(header) + " |", flush=True)
     results = []
     try:
