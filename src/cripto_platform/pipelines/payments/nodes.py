@@ -51,6 +51,9 @@ def check_landing_bucket(status: dict[str, Any], params: dict[str, Any]) -> dict
 # ------------------------------------------------------------------ sources
 
 
+CLIENT_OPTIONS = ("page_size", "timeout_seconds", "max_retries", "backoff_seconds")
+
+
 def _api_client(source: dict[str, Any], api: dict[str, Any] | None):
     from cripto_platform.sources.payments_api import PaymentsApiClient
 
@@ -60,13 +63,9 @@ def _api_client(source: dict[str, Any], api: dict[str, Any] | None):
             "payments.source.kind is 'api' but no base URL: set payments.source.base_url or the "
             "payments_api.base_url credential (CRIPTO_PAYMENTS_API_URL)"
         )
-    return PaymentsApiClient(
-        base_url,
-        page_size=int(source.get("page_size", 1000)),
-        timeout_seconds=float(source.get("timeout_seconds", 10)),
-        max_retries=int(source.get("max_retries", 4)),
-        backoff_seconds=float(source.get("backoff_seconds", 0.5)),
-    )
+    # Only the options the parameters set: the client's own defaults are the one fallback.
+    options = {name: source[name] for name in CLIENT_OPTIONS if source.get(name) is not None}
+    return PaymentsApiClient(base_url, **options)
 
 
 def _source_kind(source: dict[str, Any]) -> str:
