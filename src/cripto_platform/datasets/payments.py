@@ -188,7 +188,7 @@ def encode_versions(rows: pd.DataFrame, hashes: np.ndarray, *, effective_at, bat
     the server to parse or convert."""
     n = len(rows)
     cents, cents_null = _cents(rows["amount"])
-    constant = np.zeros(n, dtype=np.int64)
+    start_us = _epoch_us(pd.Series([effective_at]))[0][0]
     columns: list[tuple[str, str, Any, np.ndarray | None]] = [
         ("payment_id", "int8", pd.to_numeric(rows["payment_id"]).astype("int64").to_numpy(), None),
         ("company_code", "text", _text_array(rows["company_code"]), None),
@@ -201,8 +201,8 @@ def encode_versions(rows: pd.DataFrame, hashes: np.ndarray, *, effective_at, bat
     columns += [
         ("row_hash", "int8", np.asarray(hashes, dtype=np.int64), None),
         ("is_current", "bool", np.ones(n, dtype=bool), None),
-        ("start_date", "timestamptz", constant + _epoch_us(pd.Series([effective_at]))[0][0], None),
-        ("end_date", "timestamptz", constant, np.ones(n, dtype=bool)),
+        ("start_date", "timestamptz", np.full(n, start_us, dtype=np.int64), None),
+        ("end_date", "timestamptz", np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)),  # all NULL
         ("batch_id", "text", pa.repeat(pa.scalar(batch_id, pa.string()), n), None),
         ("run_id", "text", pa.repeat(pa.scalar(run_id, pa.string()), n), None),
     ]
@@ -297,13 +297,14 @@ def merge_payments_scd2(
     started = time.perf_counter()
     cursor.execute(_statement("payments_stage_keys", keys=names["keys"]))
     hashes = np.empty(len(rows), dtype=np.int64)
+    compared = rows[COMPARED]  # what row_hash reads: each chunk takes only these columns
 
     def key_chunks():
         # Keys in key order (the probes of a small batch keep index pages hot), hashed and encoded
         # chunk by chunk while the server takes the previous chunk.
         for start in range(0, max(len(rows), 1), KEY_CHUNK_ROWS):
             part = order[start: start + KEY_CHUNK_ROWS]
-            hashes[part] = row_hash(rows.iloc[part])
+            hashes[part] = row_hash(compared.iloc[part])
             yield [
                 ("n", "int8", part, None),
                 ("payment_id", "int8", payment_ids[part], None),

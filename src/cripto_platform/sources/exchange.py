@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from cripto_platform.sources.http import get_with_retries
+from cripto_platform.sources.http import get_with_retries, serve_until_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -282,12 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     exchange = GeneratedExchange(args.symbols, args.listed_from, args.until, args.seed)
     server = ExchangeServer((args.host, args.port), exchange)
     print(f"serving {KLINES_PATH} for {', '.join(args.symbols)} on {server.url} (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
 
 
 if __name__ == "__main__":

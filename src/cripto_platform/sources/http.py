@@ -55,3 +55,13 @@ def get_with_retries(
     raise error(
         f"{source} GET {url} {params}: gave up after {max_retries + 1} attempts; last: {last_problem}"
     )
+
+
+def serve_until_interrupted(server) -> None:
+    """Run a local protocol server in the foreground until Ctrl-C, then close its socket."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

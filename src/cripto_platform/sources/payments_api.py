@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 import requests
 
-from cripto_platform.sources.http import get_with_retries
+from cripto_platform.sources.http import get_with_retries, serve_until_interrupted
 from cripto_platform.sources.payments import generate_companies, generate_payments
 
 logger = logging.getLogger(__name__)
@@ -230,12 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         now=args.now,
     )
     print(f"payments API on {server.url} (GET /companies, GET /payments?updated_at=...); Ctrl-C stops", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
     return 0
 
 

@@ -61,7 +61,7 @@ def _field(kind: str, values, nulls: np.ndarray | None) -> tuple[np.ndarray, obj
         whole = absolute // 100
         digits = np.stack([whole // 10**8 % 10**4, whole // 10**4 % 10**4, whole % 10**4, absolute % 100 * 100], axis=1)
         return lengths, (np.where(values < 0, _NUMERIC_NEGATIVE, 0), digits)
-    return lengths, values.astype(np.int64 if kind == "int8" else np.uint8)
+    return lengths, np.asarray(values, dtype=np.int64 if kind == "int8" else np.uint8)  # no copy if already so
 
 
 def _fill(block: np.ndarray, name: str, kind: str, data, rows: np.ndarray, length: int) -> None:
