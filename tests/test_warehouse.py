@@ -146,3 +146,18 @@ def test_embedded_server_is_tuned_once_and_keeps_a_users_settings(tmp_path):
             assert settings(connection.resolve_url()) == {**connection.EMBEDDED_SERVER_SETTINGS, "shared_buffers": "256MB"}
         finally:
             connection.stop_embedded_server(pgdata)
+
+
+def test_zone_aware_timestamps_keep_their_instant_whatever_the_server_zone(warehouse_url):
+    # A session in another zone reads offset-less text in its own zone: the COPY must say UTC itself.
+    bogota = f"{warehouse_url}&options=-c%20TimeZone%3DAmerica/Bogota"
+    instants = pd.Series(pd.to_datetime(["2024-05-01 10:00:00.123456", None, "2024-12-31 23:30:00"], format="ISO8601").tz_localize("Europe/Madrid"))
+    frame = pd.DataFrame({"id": [1, 2, 3], "at": instants, "naive": pd.Timestamp("2024-05-01 10:00")})
+    dataset = WarehouseTableDataset(table="zoned_demo", credentials={"url": bogota})
+    dataset.save(frame)
+    with psycopg2.connect(warehouse_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT extract(epoch FROM at), naive FROM zoned_demo ORDER BY id")
+        stored = cursor.fetchall()
+    expected = [instant.timestamp() if pd.notna(instant) else None for instant in instants]
+    assert [float(epoch) if epoch is not None else None for epoch, _ in stored] == pytest.approx(expected, abs=1e-6)
+    assert {naive for _, naive in stored} == {pd.Timestamp("2024-05-01 10:00").to_pydatetime()}

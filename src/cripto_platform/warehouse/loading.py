@@ -6,6 +6,8 @@ import io
 from importlib import resources
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg2 import sql
 
 _PG_TYPES = {
@@ -41,8 +43,20 @@ def create_table_for(cursor, table: str, frame: pd.DataFrame) -> None:
     )
 
 
+def _utc_text(values: pd.Series) -> pd.Series:
+    """Zone-aware timestamps as UTC text with an explicit offset: the server must not read them in
+    its own TimeZone. Arrow casts UTC wall-clock times to text (0.05 s a million; pandas' own
+    formatting of zone-aware values, or Arrow's ``strftime``, take 1.8-3 s)."""
+    utc = pa.array(values.dt.tz_convert("UTC").dt.tz_localize(None))
+    text = pc.binary_join_element_wise(utc.cast(pa.string()), pa.scalar("+00"), "")
+    return pd.Series(text.to_pandas(), index=values.index, dtype=object)
+
+
 def copy_dataframe(cursor, table: str, frame: pd.DataFrame) -> int:
     """Bulk-load ``frame`` into ``table`` with one ``COPY ... FROM STDIN``; returns rows loaded."""
+    zoned = [column for column, dtype in frame.dtypes.items() if isinstance(dtype, pd.DatetimeTZDtype)]
+    if zoned:
+        frame = frame.assign(**{column: _utc_text(frame[column]) for column in zoned})
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
     buffer.seek(0)
