@@ -8,22 +8,26 @@ batches), in a fresh table of H current payments:
   the new versions, binary COPY of the new versions into the table, watermark), one transaction,
   commit included;
 - copy: the same B rows COPY'd in binary into an empty, logged table, in their cheapest form (times
-  and money as integers), commit included (the practical lower bound: the bytes have to get into
+  and money as integers), commit included (the strict lower bound: the bytes have to get into
   PostgreSQL);
+- copy_text: the plain COPY: the batch as it is (its own columns and types) in COPY's default text
+  form, CSV written by pyarrow inside the timer, into an empty logged table, commit included;
 - row_by_row: the seed's ``insert_payments`` (per payment: SELECT the current row, compare the four
   columns, UPDATE it when changed, INSERT the new version; each its own statement) on a small batch
-  of the same mix, reported per row.
+  of the same mix, reported per row: all payments in one transaction, and (row_by_row_commit) a
+  transaction per payment.
 
 The batch is 80% unchanged keys, 10% changed keys (one compared column each) and 10% new keys.
 It runs against its own embedded PostgreSQL in a temporary data directory. Usage::
 
     flock /tmp/cripto_bench.lock python benchmarks/payments_merge.py \
-        --histories 1000000 5000000 --batches 100000 1000000 --row-by-row 2000
+        --histories 1000000 5000000 --batches 100000 1000000 --row-by-row 2000 --row-by-row-commit 500 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import platform
 import shutil
@@ -103,13 +107,40 @@ def copy_batch(cursor, table: str, rows: pd.DataFrame, hashes: np.ndarray) -> in
     return copy_binary(cursor, table, columns)
 
 
+TEXT_COPY_TARGET_DDL = """
+CREATE TABLE {table} (
+    payment_id bigint NOT NULL, company_code text NOT NULL, external_client_id text, status text,
+    amount numeric(14, 2), payment_at timestamptz, created_at timestamptz, updated_at timestamptz
+)"""
+
+
+def copy_text(cursor, table: str, rows: pd.DataFrame) -> int:
+    """The plain COPY: the batch as it is (its own columns and types: numeric, timestamptz) in COPY's
+    default text form, CSV written by pyarrow. Timestamps are written as UTC wall-clock times under
+    ``TimeZone = 'UTC'``: pyarrow formats zone-aware timestamps ~30x slower, which would make this
+    baseline easier to beat than a competent user's COPY."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    frame = pa.Table.from_pandas(rows, preserve_index=False)
+    for index, field in enumerate(frame.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            frame = frame.set_column(index, field.name, frame[field.name].cast(pa.timestamp("us")))
+    buffer = io.BytesIO()
+    pa_csv.write_csv(frame, buffer, pa_csv.WriteOptions(include_header=False))
+    buffer.seek(0)
+    cursor.execute("SET LOCAL TimeZone = 'UTC'")
+    cursor.copy_expert(f"COPY {table} ({', '.join(frame.column_names)}) FROM STDIN WITH (FORMAT csv)", buffer)
+    return frame.num_rows
+
+
 def timed(function) -> tuple[float, object]:
     started = time.perf_counter()
     result = function()
     return time.perf_counter() - started, result
 
 
-def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int) -> dict:
+def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int, row_by_row_commit_rows: int) -> dict:
     from psycopg2 import sql
 
     from cripto_platform.datasets.payments import _enlarge_temp_buffers, merge_payments_scd2, row_hash
@@ -117,7 +148,7 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
 
     table = "bench_payments_l0"
     with transaction(url) as cursor:
-        for name in (table, "bench_copy_target", "bench_watermarks", "bench_merge_log"):
+        for name in (table, "bench_copy_target", "bench_copy_text_target", "bench_watermarks", "bench_merge_log"):
             cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
     history = payments_frame(np.arange(1, history_rows + 1), seed=1)
     common = {"table": table, "watermark_table": "bench_watermarks", "merge_log_table": "bench_merge_log"}
@@ -162,6 +193,15 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
     wal_before = wal_position()
     copy_seconds, _ = timed(copy_plain)
     copy_wal = wal_position() - wal_before
+
+    def copy_plain_text():
+        # The batch as it is, in COPY's text (CSV) form, into an empty logged table of its own types.
+        with transaction(url) as cursor:
+            cursor.execute(TEXT_COPY_TARGET_DDL.format(table="bench_copy_text_target"))
+        with transaction(url) as cursor:
+            copy_text(cursor, "bench_copy_text_target", batch)
+
+    copy_text_seconds, _ = timed(copy_plain_text)
 
     def straightforward():
         # The textbook version, same staging bytes: UPDATE ... FROM stage comparing the four columns
@@ -218,41 +258,66 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
     merge_seconds, counts = timed(merge)
     merge_wal = wal_position() - wal_before
 
-    # The seed's algorithm, per payment, on a small batch of the same mix (new keys beyond the history).
-    small = make_batch(history, row_by_row_rows, seed=3)
-    small.loc[small["payment_id"] > history_rows, "payment_id"] += 10 * batch_rows
+    # The seed's algorithm, per payment, on small batches of the same mix (new keys beyond the history).
+    def seed_batch(rows: int, seed: int, offset: int) -> pd.DataFrame:
+        small = make_batch(history, rows, seed=seed)
+        small.loc[small["payment_id"] > history_rows, "payment_id"] += offset
+        return small
+
+    def seed_insert_payment(cursor, row) -> None:
+        # Check the current row, close it when a compared column differs, insert the new version.
+        cursor.execute(
+            f"SELECT payment_at, status, amount, external_client_id FROM {table} "
+            "WHERE payment_id = %s AND company_code = %s AND is_current",
+            (row.payment_id, row.company_code),
+        )
+        current = cursor.fetchone()
+        values = (row.payment_at.to_pydatetime(), row.status, round(float(row.amount), 2), row.external_client_id)
+        if current is not None:
+            stored = (current[0], current[1], float(current[2]) if current[2] is not None else None, current[3])
+            if stored == values:
+                return
+            cursor.execute(
+                f"UPDATE {table} SET is_current = false, end_date = %s "
+                "WHERE payment_id = %s AND company_code = %s AND is_current",
+                ("2026-01-02", row.payment_id, row.company_code),
+            )
+        cursor.execute(
+            f"INSERT INTO {table} (payment_id, company_code, external_client_id, status, amount, payment_at, "
+            "created_at, updated_at, row_hash, is_current, start_date, batch_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, (random() * 1e18)::bigint, true, %s, 'row-by-row')",
+            (row.payment_id, row.company_code, row.external_client_id, row.status, float(row.amount),
+             row.payment_at.to_pydatetime(), row.created_at.to_pydatetime(),
+             row.updated_at.to_pydatetime(), "2026-01-02"),
+        )
+
+    small = seed_batch(row_by_row_rows, seed=3, offset=10 * batch_rows)
 
     def row_by_row():
+        # All payments in one transaction: the cheapest way to run the loop.
         with transaction(url) as cursor:
             for row in small.itertuples(index=False):
-                cursor.execute(
-                    f"SELECT payment_at, status, amount, external_client_id FROM {table} "
-                    "WHERE payment_id = %s AND company_code = %s AND is_current",
-                    (row.payment_id, row.company_code),
-                )
-                current = cursor.fetchone()
-                values = (row.payment_at.to_pydatetime(), row.status, round(float(row.amount), 2), row.external_client_id)
-                if current is not None:
-                    stored = (current[0], current[1], float(current[2]) if current[2] is not None else None, current[3])
-                    if stored == values:
-                        continue
-                    cursor.execute(
-                        f"UPDATE {table} SET is_current = false, end_date = %s "
-                        "WHERE payment_id = %s AND company_code = %s AND is_current",
-                        ("2026-01-02", row.payment_id, row.company_code),
-                    )
-                cursor.execute(
-                    f"INSERT INTO {table} (payment_id, company_code, external_client_id, status, amount, payment_at, "
-                    "created_at, updated_at, row_hash, is_current, start_date, batch_id) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, (random() * 1e18)::bigint, true, %s, 'row-by-row')",
-                    (row.payment_id, row.company_code, row.external_client_id, row.status, float(row.amount),
-                     row.payment_at.to_pydatetime(), row.created_at.to_pydatetime(),
-                     row.updated_at.to_pydatetime(), "2026-01-02"),
-                )
+                seed_insert_payment(cursor, row)
+
+    per_payment = seed_batch(row_by_row_commit_rows, seed=4, offset=20 * batch_rows)
+
+    def row_by_row_commit():
+        # A transaction per payment (the server's default synchronous commit): the loop as a task runs
+        # it when each payment is its own unit of work.
+        raw = get_engine(url).raw_connection()
+        try:
+            with raw.cursor() as cursor:
+                for row in per_payment.itertuples(index=False):
+                    seed_insert_payment(cursor, row)
+                    raw.commit()
+        finally:
+            raw.close()
 
     rbr_seconds, _ = timed(row_by_row)
+    rbr_commit_seconds, _ = timed(row_by_row_commit)
     merge_per_row = merge_seconds / batch_rows
     rbr_per_row = rbr_seconds / row_by_row_rows
+    rbr_commit_per_row = rbr_commit_seconds / row_by_row_commit_rows
     return {
         "history": history_rows,
         "batch": batch_rows,
@@ -262,13 +327,18 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int)
         "copy_s": round(copy_seconds, 2),
         "copy_rows_per_s": round(batch_rows / copy_seconds),
         "merge_vs_copy": round(merge_seconds / copy_seconds, 2),
+        "copy_text_s": round(copy_text_seconds, 2),
+        "merge_vs_copy_text": round(merge_seconds / copy_text_seconds, 2),
         "straightforward_s": round(naive_seconds, 2),
         "straightforward_vs_copy": round(naive_seconds / copy_seconds, 2),
+        "straightforward_vs_copy_text": round(naive_seconds / copy_text_seconds, 2),
         "row_by_row_rows": row_by_row_rows,
         "row_by_row_s": round(rbr_seconds, 2),
         "row_by_row_us_per_row": round(rbr_per_row * 1e6, 1),
         "merge_us_per_row": round(merge_per_row * 1e6, 2),
         "merge_speedup_per_row": round(rbr_per_row / merge_per_row, 1),
+        "row_by_row_commit_us_per_row": round(rbr_commit_per_row * 1e6, 1),
+        "merge_speedup_vs_commit_per_row": round(rbr_commit_per_row / merge_per_row, 1),
         "merge_wal_mb": round(merge_wal / 2**20),
         "copy_wal_mb": round(copy_wal / 2**20),
         "counts": {k: counts[k] for k in ("inserted_new", "inserted_changed", "closed_changed", "unchanged")},
@@ -281,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--histories", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--batches", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--row-by-row", type=int, default=2000, help="rows for the row-by-row baseline")
+    parser.add_argument("--row-by-row-commit", type=int, default=500,
+                        help="rows for the row-by-row baseline with a transaction per payment")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per case (each on a freshly built history); the summary is their median")
     args = parser.parse_args(argv)
 
     pgdata = tempfile.mkdtemp(prefix="cripto_bench_pg_")
@@ -296,19 +370,28 @@ def main(argv: list[str] | None = None) -> int:
                        "'shared_buffers', 'wal_buffers', 'max_wal_size', 'full_page_writes']) AS name")
         server = cursor.fetchone()[0]
     print(f"python {platform.python_version()}, pandas {pd.__version__}, {os.cpu_count()} cpus, pgdata {pgdata}; {server}")
-    header = ("history", "batch", "merge_s", "merge_rows_per_s", "copy_s", "merge_vs_copy",
-              "straightforward_s", "straightforward_vs_copy",
-              "row_by_row_us_per_row", "merge_us_per_row", "merge_speedup_per_row", "merge_wal_mb", "copy_wal_mb")
+    header = ("history", "batch", "merge_s", "merge_rows_per_s", "copy_s", "merge_vs_copy", "copy_text_s",
+              "merge_vs_copy_text", "straightforward_s", "straightforward_vs_copy", "straightforward_vs_copy_text",
+              "row_by_row_us_per_row", "row_by_row_commit_us_per_row", "merge_us_per_row", "merge_speedup_per_row",
+              "merge_speedup_vs_commit_per_row", "merge_wal_mb", "copy_wal_mb")
     print("| " + " | ".join(header) + " |", flush=True)
-    results = []
+    medians = []
     try:
         for history_rows in args.histories:
             for batch_rows in args.batches:
-                result = run_case(url, history_rows, batch_rows, args.row_by_row)
-                results.append(result)
-                print("| " + " | ".join(str(result[key]) for key in header) + " |", flush=True)
-                print(f"    history load {result['history_load_s']}s; counts {result['counts']}; "
-                      f"merge steps {result['steps_s']}", flush=True)
+                runs = []
+                for _ in range(args.repeat):
+                    result = run_case(url, history_rows, batch_rows, args.row_by_row, args.row_by_row_commit)
+                    runs.append(result)
+                    print("| " + " | ".join(str(result[key]) for key in header) + " |", flush=True)
+                    print(f"    history load {result['history_load_s']}s; counts {result['counts']}; "
+                          f"merge steps {result['steps_s']}", flush=True)
+                # This machine's run-to-run noise is +-20-30%: a ratio is judged on the median run.
+                medians.append({key: float(np.median([run[key] for run in runs])) for key in header})
+        print(f"\nmedian of {args.repeat} run(s) per case:")
+        print("| " + " | ".join(header) + " |")
+        for median in medians:
+            print("| " + " | ".join(f"{median[key]:.10g}" for key in header) + " |", flush=True)
     finally:
         stop_embedded_server(pgdata)
         shutil.rmtree(pgdata, ignore_errors=True)
