@@ -150,7 +150,8 @@ def test_embedded_server_is_tuned_once_and_keeps_a_users_settings(tmp_path):
 
 def test_zone_aware_timestamps_keep_their_instant_whatever_the_server_zone(warehouse_url):
     # A session in another zone reads offset-less text in its own zone: the COPY must say UTC itself.
-    bogota = f"{warehouse_url}&options=-c%20TimeZone%3DAmerica/Bogota"
+    separator = "&" if "?" in warehouse_url else "?"
+    bogota = f"{warehouse_url}{separator}options=-c%20TimeZone%3DAmerica/Bogota"
     instants = pd.Series(pd.to_datetime(["2024-05-01 10:00:00.123456", None, "2024-12-31 23:30:00"], format="ISO8601").tz_localize("Europe/Madrid"))
     frame = pd.DataFrame({"id": [1, 2, 3], "at": instants, "naive": pd.Timestamp("2024-05-01 10:00")})
     dataset = WarehouseTableDataset(table="zoned_demo", credentials={"url": bogota})

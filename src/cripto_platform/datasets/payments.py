@@ -535,7 +535,7 @@ class CompaniesDimensionDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFr
         stage = f"{self._table}_stage_{uuid.uuid4().hex[:8]}"
         with transaction(self.warehouse_url_config) as cursor:
             self._ensure(cursor)
-            cursor.execute("SET LOCAL TimeZone = 'UTC'")  # COPY writes UTC timestamps without an offset
+            cursor.execute("SET LOCAL TimeZone = 'UTC'")  # naive timestamps mean UTC, as in the merge
             cursor.execute(
                 sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
                     sql.Identifier(stage), sql.SQL(", ").join(map(sql.Identifier, COMPANY_COLUMNS)),
