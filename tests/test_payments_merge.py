@@ -468,3 +468,133 @@ def test_existing_warehouse_gets_the_covering_index_and_loses_the_old_one(wareho
             cursor.execute(f'DROP TABLE "{name}"')
     assert list(indexes) == [f"{table}_current_key_hash"]
     assert "INCLUDE (row_hash) WHERE is_current" in indexes[f"{table}_current_key_hash"]
+
+
+# ------------------------------------------------------------------ late and concurrent batches (issue 9)
+
+
+def _changed(batch: pd.DataFrame, status: str) -> pd.DataFrame:
+    return batch.assign(status=status)
+
+
+def test_a_batch_older_than_the_last_merge_is_refused_and_writes_nothing(tables, warehouse_url):
+    from cripto_platform.datasets.payments import LateBatchError
+    from tests.scd2_checks import scd2_violations
+
+    rng = np.random.default_rng(11)
+    dataset = _dataset(tables, warehouse_url)
+    batch, _ = deduplicate_payments(random_batch(rng, 40, 60, 0, None))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    # run A (process time T2) merges first ...
+    dataset.save(_payload(_changed(batch, "A"), "2025-03-10T00:00:00+00:00"))
+    before = _table(warehouse_url, tables["table"])
+    # ... then run B, which started earlier (T1 < T2), arrives with other values for the same keys
+    with pytest.raises(LateBatchError, match=r"2025-03-05T00:00:00\+00:00 is earlier than the last merged batch's "
+                                             r"2025-03-10T00:00:00\+00:00.*nothing was written"):
+        dataset.save(_payload(_changed(batch, "B"), "2025-03-05T00:00:00+00:00"))
+    after = _table(warehouse_url, tables["table"])
+    pd.testing.assert_frame_equal(before.sort_values(KEY + ["start_date"]).reset_index(drop=True),
+                                  after.sort_values(KEY + ["start_date"]).reset_index(drop=True))
+    assert _watermark(warehouse_url, tables) == "2025-03-10T00:00:00+00:00"  # never moved back
+    assert scd2_violations(warehouse_url, tables["table"]) == {}
+    assert (after.loc[after["is_current"], "status"] == "A").all()
+
+
+def test_a_second_batch_at_the_same_process_time_may_not_change_what_it_versioned(tables, warehouse_url):
+    from cripto_platform.datasets.payments import LateBatchError
+    from tests.scd2_checks import scd2_violations
+
+    rng = np.random.default_rng(12)
+    dataset = _dataset(tables, warehouse_url)
+    batch, _ = deduplicate_payments(random_batch(rng, 20, 30, 0, None))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))  # the same batch again: a no-op, allowed
+    with pytest.raises(LateBatchError, match="already have a version starting at its process time"):
+        dataset.save(_payload(_changed(batch, "later"), "2025-03-01T00:00:00+00:00"))
+    assert scd2_violations(warehouse_url, tables["table"]) == {}
+    assert len(_table(warehouse_url, tables["table"])) == len(batch)
+
+
+@pytest.mark.parametrize("second_is_later", [True, False])
+def test_concurrent_merges_are_serialised_and_keep_every_invariant(tables, warehouse_url, second_is_later):
+    """Run A holds the merge (paused after classifying) while run B tries to merge: B waits for A's
+    commit, then merges after it (a later B) or is refused (an earlier B). Driven step by step."""
+    import threading
+
+    from cripto_platform.datasets.payments import LateBatchError
+    from tests.scd2_checks import scd2_violations
+
+    rng = np.random.default_rng(13)
+    batch, _ = deduplicate_payments(random_batch(rng, 40, 60, 0, None))
+    _dataset(tables, warehouse_url).save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+
+    a_paused, release_a = threading.Event(), threading.Event()
+    run_a = _dataset(tables, warehouse_url)
+
+    def pause_after_classify(step):
+        if step == "classify":
+            a_paused.set()
+            assert release_a.wait(30)
+
+    run_a.on_step = pause_after_classify
+    b_time = "2025-03-20T00:00:00+00:00" if second_is_later else "2025-03-05T00:00:00+00:00"
+    errors: dict[str, BaseException] = {}
+
+    def run(name, dataset, payload):
+        try:
+            dataset.save(payload)
+        except BaseException as error:  # reported to the test thread
+            errors[name] = error
+
+    thread_a = threading.Thread(target=run, args=("A", run_a, _payload(_changed(batch, "A"), "2025-03-10T00:00:00+00:00")))
+    thread_a.start()
+    assert a_paused.wait(30)
+    thread_b = threading.Thread(target=run, args=("B", _dataset(tables, warehouse_url), _payload(_changed(batch, "B"), b_time)))
+    thread_b.start()
+    # B is blocked on the merge lock while A holds it
+    with transaction(warehouse_url) as cursor:
+        for _ in range(100):
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            if cursor.fetchone()[0] == 1:
+                break
+            cursor.execute("SELECT pg_sleep(0.05)")
+        else:
+            pytest.fail("run B did not wait for run A's merge lock")
+    assert thread_b.is_alive()
+    release_a.set()
+    thread_a.join(30)
+    thread_b.join(30)
+    assert "A" not in errors
+    table = _table(warehouse_url, tables["table"])
+    if second_is_later:
+        assert "B" not in errors
+        assert (table.loc[table["is_current"], "status"] == "B").all()
+        assert _watermark(warehouse_url, tables) == b_time
+    else:
+        assert isinstance(errors.get("B"), LateBatchError)
+        assert (table.loc[table["is_current"], "status"] == "A").all()
+        assert _watermark(warehouse_url, tables) == "2025-03-10T00:00:00+00:00"
+    assert scd2_violations(warehouse_url, tables["table"]) == {}
+
+
+def test_mass_invalidation_is_refused_without_the_override(tables, warehouse_url):
+    from cripto_platform.datasets.payments import MassInvalidationError
+
+    rng = np.random.default_rng(14)
+    dataset = _dataset(tables, warehouse_url)
+    batch, _ = deduplicate_payments(random_batch(rng, 100, 100, 0, None))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    before = _table(warehouse_url, tables["table"])
+    small = batch.iloc[:10]  # an extract that lost 90% of the keys
+    with pytest.raises(MassInvalidationError, match=rf"close {len(batch) - 10} of {len(batch)} current rows"):
+        dataset.save(_payload(small, "2025-03-02T00:00:00+00:00", missing_keys="invalidate",
+                              max_invalidated_share=0.05))
+    assert len(_table(warehouse_url, tables["table"])) == len(before)
+    assert _table(warehouse_url, tables["table"])["is_current"].all()
+    assert _watermark(warehouse_url, tables) == "2025-03-01T00:00:00+00:00"
+    # within the share, or with the override (max_invalidated_share None), it applies
+    dataset.save(_payload(batch.iloc[:-3], "2025-03-03T00:00:00+00:00", missing_keys="invalidate",
+                          max_invalidated_share=0.05))
+    assert dataset.load().iloc[-1]["invalidated"] == 3
+    dataset.save(_payload(small, "2025-03-04T00:00:00+00:00", missing_keys="invalidate", max_invalidated_share=None))
+    assert dataset.load().iloc[-1]["invalidated"] == len(batch) - 13

@@ -225,6 +225,65 @@ def _close_changed(cursor, names: dict[str, str], changed: pd.DataFrame, payment
     return closed
 
 
+class LateBatchError(DatasetError):
+    """A batch older than the last one merged into the SCD2 table: merging it would rewrite history."""
+
+
+class MassInvalidationError(DatasetError):
+    """``missing_keys: invalidate`` would close more of the current rows than allowed."""
+
+
+def _refuse_late_batch(cursor, table: str, merge_log: str, effective: pd.Timestamp) -> pd.Timestamp | None:
+    """Under the merge lock: the last merged effective time; a batch older than it is refused.
+
+    Versions are valid in ``[start_date, end_date)`` and closed at the closing batch's time, so a
+    batch at T1 after one at T2 > T1 would close T2's versions at T1 (``end_date < start_date``) and
+    move the watermark back. Nothing is written: the caller's transaction rolls back.
+    """
+    cursor.execute(
+        _statement("payments_last_merge", merge_log=merge_log), {"table_name": table}
+    )
+    row = cursor.fetchone()
+    last_effective, last_run = (pd.Timestamp(row[0]).tz_convert("UTC"), row[1]) if row and row[0] else (None, None)
+    if last_effective is not None and effective < last_effective:
+        raise LateBatchError(
+            f"merge into '{table}': this batch's process time {effective.isoformat()} is earlier than the "
+            f"last merged batch's {last_effective.isoformat()} (run {last_run}); merging it would close newer "
+            "versions and move the watermark back, so nothing was written. Rerun without "
+            "payments.window.process_time to read from the watermark, or re-read an older window with "
+            "payments.window.since (README: replay a window)"
+        )
+    return last_effective
+
+
+def _refuse_zero_length_versions(cursor, names: dict[str, str], effective: pd.Timestamp, table: str) -> None:
+    """A second batch at the same process time may not change a key already versioned at that time."""
+    cursor.execute(_statement("payments_versioned_at", **names), {"effective_at": effective.to_pydatetime()})
+    count, example = cursor.fetchone()
+    if count:
+        raise LateBatchError(
+            f"merge into '{table}': {count} key(s) changed by this batch already have a version starting at its "
+            f"process time {effective.isoformat()} (e.g. {example}); closing them would leave versions with "
+            "start_date = end_date, so nothing was written. Merge the change with a later process time"
+        )
+
+
+def _refuse_mass_invalidation(cursor, table: str, invalidated: int, closed_changed: int,
+                              max_share: float | None) -> None:
+    """Invalidation of more than ``max_share`` of the (pre-merge) current rows fails: nothing is committed."""
+    if max_share is None or not invalidated:
+        return
+    cursor.execute(sql.SQL("SELECT count(*) FROM {} WHERE is_current").format(sql.Identifier(table)))
+    current_before = cursor.fetchone()[0] + invalidated + closed_changed
+    share = invalidated / current_before if current_before else 0.0
+    if share > max_share:
+        raise MassInvalidationError(
+            f"merge into '{table}': missing_keys=invalidate would close {invalidated} of {current_before} current "
+            f"rows ({share:.1%}), above payments.merge.max_invalidated_share={max_share:g}; nothing was written. "
+            "If the full extract really lost them, rerun with payments.merge.allow_mass_invalidation=true"
+        )
+
+
 def _enlarge_temp_buffers(cursor, size: str = "256MB") -> None:
     """Keep the staging tables in memory: PostgreSQL's default 8MB of temp buffers spills a 1M-row stage.
 
@@ -254,10 +313,14 @@ def merge_payments_scd2(
     table: str = "payments_l0",
     watermark_table: str = "etl_watermarks",
     merge_log_table: str = "etl_merge_log",
+    max_invalidated_share: float | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """SCD2-merge ``rows`` (one row per key) into ``table`` on ``cursor``'s transaction; returns counts.
 
+    A batch whose effective time is earlier than the last merged batch's is refused (it would close
+    newer versions and move the watermark back). ``missing_keys="invalidate"`` closing more than
+    ``max_invalidated_share`` of the current rows is refused (None: no limit).
     ``on_step(name)`` is called after each step (timings in the debug log; tests inject failures).
     """
     if missing_keys not in MISSING_KEYS:
@@ -276,9 +339,13 @@ def merge_payments_scd2(
             on_step(name)
 
     started = time.perf_counter()
+    # Serialise merges into this table, DDL included (two first runs would race on CREATE TABLE):
+    # a transaction-level advisory lock, released at commit or rollback, so nothing can leak it.
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"scd2:{table}",))
     ensure_payments_tables(cursor, table, watermark_table, merge_log_table)
-    # Serialise merges into this table (readers are not blocked): the classification stays true until commit.
+    # Readers are not blocked; other writers are, so the classification stays true until commit.
     cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(table)))
+    last_effective = _refuse_late_batch(cursor, table, merge_log_table, effective)
     # Durability of this commit may lag a crash by < 1s; the watermark is in the same commit, so a
     # lost commit is simply re-read on the next run. Atomicity and consistency are unaffected.
     cursor.execute("SET LOCAL synchronous_commit = off")
@@ -327,6 +394,9 @@ def merge_payments_scd2(
     actions = {"new": int(is_new.sum()), "changed": int((~is_new).sum())}
     step("classify", started)
 
+    if last_effective == effective and actions["changed"]:
+        _refuse_zero_length_versions(cursor, names, effective, table)
+
     started = time.perf_counter()
     # In key order: the close probes, and the new index entries are inserted, leaf page by leaf page.
     by_key = np.argsort(payment_ids[to_write], kind="stable")
@@ -346,6 +416,7 @@ def merge_payments_scd2(
         started = time.perf_counter()
         cursor.execute(_statement("payments_invalidate_missing", **names), params)
         invalidated = cursor.rowcount
+        _refuse_mass_invalidation(cursor, table, invalidated, closed, max_invalidated_share)
         step("invalidate_missing", started)
 
     started = time.perf_counter()
@@ -392,7 +463,10 @@ class PaymentsSCD2Dataset(WarehouseDatasetMixin, AbstractDataset[dict, pd.DataFr
     The saved value is a dict (built by the ``build_payments_merge`` node)::
 
         {"rows": DataFrame (one row per key), "batch_id": str, "run_id": str, "effective_at": ts,
-         "watermark": ts, "missing_keys": "ignore" | "invalidate", "duplicates": int, "quarantined": int}
+         "watermark": ts, "missing_keys": "ignore" | "invalidate", "max_invalidated_share": float | None,
+         "duplicates": int, "quarantined": int}
+
+    A batch older than the last merged one fails with ``LateBatchError`` (nothing written).
 
     Example::
 
@@ -439,6 +513,7 @@ class PaymentsSCD2Dataset(WarehouseDatasetMixin, AbstractDataset[dict, pd.DataFr
                 table=self._table,
                 watermark_table=self._watermark_table,
                 merge_log_table=self._merge_log_table,
+                max_invalidated_share=data.get("max_invalidated_share"),
                 on_step=self.on_step,
             )
         logger.info(
