@@ -17,7 +17,7 @@ from tests.conftest import run_kedro
 pytestmark = pytest.mark.integration
 
 T1, T2 = "2026-03-01T00:00:00+00:00", "2026-03-04T00:00:00+00:00"
-SMALL = {"payments.sample_data.payments_per_day": 80, "payments.watermark.lookback_days": 20}
+SMALL = {"payments.sample_data.payments_per_day": 80, "payments.window.lookback_days": 20}
 COMPARED = ["payment_at", "status", "amount", "external_client_id"]
 
 
@@ -67,7 +67,7 @@ def _expected_changes(engine, params: dict, since: str, until: str) -> tuple[int
 
 def test_two_runs_grow_history_only_by_changes_and_advance_the_watermark(kedro_project, clean_payments_tables):
     engine = clean_payments_tables
-    run_kedro(kedro_project, "payments", {**SMALL, "payments.process_time": T1})
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1})
     first = _query(engine, "SELECT * FROM payments_l0")
     assert len(first) > 500 and first["is_current"].all()
     assert pd.Timestamp(_watermark(engine)) == pd.Timestamp(T1)
@@ -86,7 +86,7 @@ def test_two_runs_grow_history_only_by_changes_and_advance_the_watermark(kedro_p
 
     expected_new, expected_changed = _expected_changes(engine, SMALL, T1, T2)
     assert expected_new > 0 and expected_changed > 0
-    run_kedro(kedro_project, "payments", {**SMALL, "payments.process_time": T2})
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T2})
     second = _query(engine, "SELECT * FROM payments_l0")
     assert len(second) - len(first) == expected_new + expected_changed
     closed = second[~second["is_current"]]
@@ -106,13 +106,13 @@ def test_two_runs_grow_history_only_by_changes_and_advance_the_watermark(kedro_p
 
     # A process time before the watermark: the seed's future-date guard, nothing written.
     with pytest.raises(ValueError, match=r"watermark 'payments' .* is 2026-03-04T00:00:00\+00:00, after the process time"):
-        run_kedro(kedro_project, "payments", {**SMALL, "payments.process_time": T1})
+        run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1})
     assert len(_query(engine, "SELECT * FROM payments_l0")) == len(second)
     assert pd.Timestamp(_watermark(engine)) == pd.Timestamp(T2)
 
 
 def test_cloud_env_lands_parquet_in_the_s3_bucket(kedro_project, clean_payments_tables, s3_bucket, s3_endpoint):
-    run_kedro(kedro_project, "payments", {**SMALL, "payments.process_time": T1}, env="cloud")
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1}, env="cloud")
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
     landed = [key for key in keys if key.startswith("01_raw/payments_landing/payments/process_date=2026-03-01/")]
@@ -126,7 +126,7 @@ def test_cloud_env_missing_bucket_fails_naming_it_unless_creation_is_allowed(
     kedro_project, clean_payments_tables, s3_endpoint, monkeypatch
 ):
     monkeypatch.setenv("CRIPTO_S3_BUCKET", "payments-missing-bucket")
-    params = {**SMALL, "payments.process_time": T1, "payments.landing.create_bucket_if_missing": False}
+    params = {**SMALL, "payments.window.process_time": T1, "payments.landing.create_bucket_if_missing": False}
     with pytest.raises(ValueError, match=r"landing bucket 's3://payments-missing-bucket' does not exist"):
         run_kedro(kedro_project, "payments", params, env="cloud", node_names=["check_landing_bucket"])
     run_kedro(kedro_project, "payments", {**params, "payments.landing.create_bucket_if_missing": True},
@@ -143,7 +143,7 @@ def test_api_source_through_the_shipped_server(kedro_project, clean_payments_tab
     serve_in_thread(server)
     try:
         monkeypatch.setenv("CRIPTO_PAYMENTS_API_URL", server.url)  # the credentials route to the base URL
-        params = {**SMALL, "payments.process_time": T1, "payments.source.kind": "api",
+        params = {**SMALL, "payments.window.process_time": T1, "payments.source.kind": "api",
                   "payments.source.page_size": 500, "payments.source.backoff_seconds": 0.01}
         run_kedro(kedro_project, "payments", params)
     finally:
@@ -157,3 +157,127 @@ def test_api_source_through_the_shipped_server(kedro_project, clean_payments_tab
     companies = _query(clean_payments_tables, "SELECT company_code FROM companies_l0")
     batch, _ = deduplicate_payments(validate_payments_batch(raw, companies)[0])
     assert from_api == len(batch) > 0
+
+
+# ------------------------------------------------------------------ late and concurrent runs (issue 9)
+
+
+def _session(project, params: dict):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    nested: dict = {}
+    for dotted, value in params.items():
+        *parents, leaf = dotted.split(".")
+        node = nested
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    bootstrap_project(project)
+    return KedroSession.create(project_path=project, runtime_params=nested)
+
+
+class PauseBeforeMerge:
+    """Holds a run just before its SCD2 merge until released: the slow fetch of run B, made deterministic."""
+
+    def __init__(self):
+        import threading
+
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    from kedro.framework.hooks import hook_impl
+
+    @hook_impl
+    def before_node_run(self, node):
+        if node.name == "merge_payments_scd2":
+            self.reached.set()
+            assert self.release.wait(120), "run B was never released"
+
+
+def test_an_older_run_merging_after_a_newer_one_is_refused_and_history_stays_valid(kedro_project, clean_payments_tables):
+    """Run B (process time T1) passes its window check, then run A (T2 > T1) starts later and merges
+    first; when B reaches its merge it must not close A's versions nor move the watermark back."""
+    import threading
+
+    from cripto_platform.datasets.payments import LateBatchError
+    from tests.scd2_checks import scd2_violations
+
+    engine = clean_payments_tables
+    t0, t1, t2 = "2026-02-25T00:00:00+00:00", T1, T2
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": t0})
+
+    pause = PauseBeforeMerge()
+    outcome: dict = {}
+
+    def run_b():
+        try:
+            with _session(kedro_project, {**SMALL, "payments.window.process_time": t1}) as session:
+                session._hook_manager.register(pause)
+                session.run(pipeline_names=["payments"])
+        except BaseException as error:  # handed to the test thread
+            outcome["error"] = error
+        finally:
+            pause.reached.set()
+
+    thread = threading.Thread(target=run_b)
+    thread.start()
+    assert pause.reached.wait(180) and "error" not in outcome, outcome
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": t2})  # run A, complete
+    after_a = _query(engine, "SELECT * FROM payments_l0")
+    pause.release.set()
+    thread.join(180)
+
+    error = outcome.get("error")
+    while error is not None and not isinstance(error, LateBatchError):
+        error = error.__cause__ or error.__context__
+    assert isinstance(error, LateBatchError), outcome
+    assert "is earlier than the last merged batch's 2026-03-04T00:00:00+00:00" in str(error)
+    after_b = _query(engine, "SELECT * FROM payments_l0")
+    assert len(after_b) == len(after_a)
+    assert pd.Timestamp(_watermark(engine)) == pd.Timestamp(t2)
+    assert scd2_violations(str(engine.url.render_as_string(hide_password=False)), "payments_l0") == {}
+    merged_runs = _query(engine, "SELECT effective_at FROM etl_merge_log WHERE table_name = 'payments_l0'")
+    assert sorted(pd.to_datetime(merged_runs["effective_at"], utc=True)) == [pd.Timestamp(t0), pd.Timestamp(t2)]
+
+
+def test_replaying_an_older_window_re_reads_it_at_the_current_process_time(kedro_project, clean_payments_tables):
+    """README's replay: payments.window.since re-reads from an older time; versions stay in time order."""
+    from tests.scd2_checks import scd2_violations
+
+    engine = clean_payments_tables
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1})
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T2})
+    before = _query(engine, "SELECT * FROM payments_l0")
+    # the old "replay a day" example: a process time before the watermark fails before fetching anything
+    with pytest.raises(ValueError, match="payments.window.since"):
+        run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1})
+    t3 = "2026-03-05T00:00:00+00:00"
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": t3, "payments.window.since": T1})
+    log = _query(engine, "SELECT * FROM etl_merge_log ORDER BY merged_at")
+    replay = log.iloc[-1]
+    assert replay["batch_id"] == f"{T1}/{t3}"
+    # the window (T1, T3] covers (T1, T2] again: those rows are unchanged, only (T2, T3] adds versions
+    assert replay["unchanged"] >= log.iloc[1]["inserted_new"] + log.iloc[1]["inserted_changed"] - replay["duplicates"]
+    after = _query(engine, "SELECT * FROM payments_l0")
+    assert len(after) == len(before) + replay["inserted_new"] + replay["inserted_changed"]
+    assert scd2_violations(str(engine.url.render_as_string(hide_password=False)), "payments_l0") == {}
+    assert pd.Timestamp(_watermark(engine)) == pd.Timestamp(t3)
+
+
+def test_invalid_parameters_stop_the_run_before_anything_is_written(kedro_project, clean_payments_tables):
+    """Issue 9: an invalid payments.index.since was rejected only after the merge and watermark committed."""
+    from kedro.validation import ParameterValidationError
+
+    engine = clean_payments_tables
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1})
+    rows, log = len(_query(engine, "SELECT * FROM payments_l0")), len(_query(engine, "SELECT * FROM etl_merge_log"))
+    for bad, field in (({"payments.index.since": "not-a-date"}, "index.since"),
+                       ({"payments.merge.missing_keys": "drop"}, "merge.missing_keys"),
+                       ({"payments.merge.max_invalidated_share": 2}, "max_invalidated_share"),
+                       ({"payments.window.lookback_dayz": 3}, "lookback_dayz")):
+        with pytest.raises(ParameterValidationError, match=field.replace(".", r"[.\s\S]*")):
+            run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T2, **bad})
+    assert len(_query(engine, "SELECT * FROM payments_l0")) == rows
+    assert len(_query(engine, "SELECT * FROM etl_merge_log")) == log
+    assert pd.Timestamp(_watermark(engine)) == pd.Timestamp(T1)
+    assert not list((kedro_project / "data/01_raw/payments_landing/payments").glob("process_date=2026-03-04"))

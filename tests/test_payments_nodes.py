@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from cripto_platform.datasets.payments import LandingBucketDataset
 from cripto_platform.pipelines.payments import nodes
+from cripto_platform.pipelines.payments.params import BLOCKS
+from tests.conftest import PROJECT_ROOT
 from cripto_platform.sources.payments import generate_payments
 
 RUN = {"run_id": "r1", "started_at": "2026-03-01T12:00:00+00:00", "save_version": "v"}
-PARAMS = {"process_time": None, "watermark": {"lookback_days": 30}}
+
+
+def payments_params(**overrides) -> SimpleNamespace:
+    """The shipped parameters (conf/base), each block validated by its model as Kedro does, with dotted overrides."""
+    from kedro.config import OmegaConfigLoader
+
+    raw = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base")["parameters"]["payments"]
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    assert set(raw) == set(BLOCKS), "every payments parameter block has a model"
+    return SimpleNamespace(**{name: BLOCKS[name].model_validate(value) for name, value in raw.items()})
+
+
+PARAMS = payments_params()
+
+
+def window_of(watermark: dict, params: SimpleNamespace = PARAMS) -> dict:
+    return nodes.compute_payments_window(watermark, params.window, RUN)
 
 
 def _raw(**overrides) -> pd.DataFrame:
@@ -25,15 +51,15 @@ COMPANIES = pd.DataFrame({"company_code": ["C0001", "C0002"]})
 
 
 def test_window_without_watermark_looks_back_lookback_days():
-    window = nodes.compute_payments_window({"name": "payments", "last_update": None}, PARAMS, RUN)
+    window = window_of({"name": "payments", "last_update": None}, PARAMS)
     assert window["since"] == "2026-01-30T12:00:00+00:00"
     assert window["until"] == window["effective_at"] == RUN["started_at"]
     assert window["process_date"] == "2026-03-01"
 
 
 def test_window_starts_at_the_watermark_and_honours_process_time():
-    params = {**PARAMS, "process_time": "2026-03-05T00:00:00Z"}
-    window = nodes.compute_payments_window({"name": "payments", "last_update": "2026-03-01T00:00:00+00:00"}, params, RUN)
+    params = payments_params(**{"window.process_time": "2026-03-05T00:00:00Z"})
+    window = window_of({"name": "payments", "last_update": "2026-03-01T00:00:00+00:00"}, params)
     assert (window["since"], window["until"]) == ("2026-03-01T00:00:00+00:00", "2026-03-05T00:00:00+00:00")
     assert window["batch_id"] == "2026-03-01T00:00:00+00:00/2026-03-05T00:00:00+00:00"
 
@@ -42,7 +68,7 @@ def test_future_watermark_is_an_error_naming_it():
     watermark = {"name": "payments", "table": "etl_watermarks", "last_update": "2026-04-01T00:00:00+00:00"}
     with pytest.raises(ValueError, match=r"watermark 'payments' in table 'etl_watermarks' is 2026-04-01T00:00:00\+00:00, "
                                          r"after the process time 2026-03-01T12:00:00\+00:00"):
-        nodes.compute_payments_window(watermark, PARAMS, RUN)
+        window_of(watermark, PARAMS)
 
 
 def test_landing_bucket_is_created_only_when_allowed(tmp_path):
@@ -50,8 +76,8 @@ def test_landing_bucket_is_created_only_when_allowed(tmp_path):
     status = missing.load()
     assert status["exists"] is False
     with pytest.raises(ValueError, match=rf"landing bucket '{tmp_path / 'bucket'}' does not exist .*create_bucket_if_missing"):
-        nodes.check_landing_bucket(status, {"create_bucket_if_missing": False})
-    request = nodes.check_landing_bucket(status, {"create_bucket_if_missing": True})
+        nodes.check_landing_bucket(status, payments_params(**{"landing.create_bucket_if_missing": False}).landing)
+    request = nodes.check_landing_bucket(status, payments_params(**{"landing.create_bucket_if_missing": True}).landing)
     missing.save(request)
     assert (tmp_path / "bucket").is_dir() and missing.load()["exists"] is True
 
@@ -113,12 +139,42 @@ def test_duplicates_resolve_to_latest_updated_at_then_highest_id_whatever_the_or
 
 
 def test_merge_request_carries_counts_and_rejects_bad_missing_keys():
-    window = {"batch_id": "b", "effective_at": "2026-03-01T00:00:00+00:00", "until": "2026-03-01T00:00:00+00:00"}
-    request = nodes.build_payments_merge(pd.DataFrame(), window, {"missing_keys": "invalidate"}, RUN, _raw(), 4)
+    window = {"batch_id": "b", "effective_at": "2026-03-01T00:00:00+00:00", "until": "2026-03-01T00:00:00+00:00",
+              "since": "1970-01-01T00:00:00+00:00", "full_extract": True}
+    merge = payments_params(**{"merge.missing_keys": "invalidate"}).merge
+    request = nodes.build_payments_merge(pd.DataFrame(), window, merge, RUN, _raw(), 4)
     assert (request["missing_keys"], request["duplicates"], request["quarantined"], request["watermark"]) == (
         "invalidate", 4, 1, window["until"])
-    with pytest.raises(ValueError, match="missing_keys must be one of"):
-        nodes.build_payments_merge(pd.DataFrame(), window, {"missing_keys": "drop"}, RUN, _raw(), 0)
+    assert request["max_invalidated_share"] == merge.max_invalidated_share
+    with pytest.raises(ValidationError, match="missing_keys"):
+        payments_params(**{"merge.missing_keys": "drop"})
+
+
+def test_invalidation_is_refused_on_an_incremental_batch():
+    """Issue 9: missing_keys=invalidate after an empty incremental window closed every current payment."""
+    window = window_of(
+        {"name": "payments", "last_update": "2026-02-28T00:00:00+00:00"}, PARAMS)
+    assert window["full_extract"] is False
+    merge = payments_params(**{"merge.missing_keys": "invalidate"}).merge
+    with pytest.raises(ValueError, match=r"invalidate .* this batch is incremental .*payments.window.full_extract=true"):
+        nodes.build_payments_merge(pd.DataFrame(), window, merge, RUN, _raw(), 0)
+    full = window_of(
+        {"name": "payments", "last_update": "2026-02-28T00:00:00+00:00"},
+        payments_params(**{"window.full_extract": True}))
+    assert full["full_extract"] is True and full["since"] == "1970-01-01T00:00:00+00:00"
+    assert nodes.build_payments_merge(pd.DataFrame(), full, merge, RUN, _raw(), 0)["missing_keys"] == "invalidate"
+    override = payments_params(**{"merge.missing_keys": "invalidate", "merge.allow_mass_invalidation": True}).merge
+    assert nodes.build_payments_merge(pd.DataFrame(), full, override, RUN, _raw(), 0)["max_invalidated_share"] is None
+
+
+def test_replay_window_starts_at_window_since_and_keeps_the_process_time():
+    params = payments_params(**{"window.since": "2026-02-01T00:00:00Z", "window.process_time": "2026-03-05T00:00:00Z"})
+    window = window_of({"name": "payments", "last_update": "2026-03-01T00:00:00+00:00"}, params)
+    assert (window["since"], window["until"]) == ("2026-02-01T00:00:00+00:00", "2026-03-05T00:00:00+00:00")
+    assert window["origin"].startswith("replay")
+    with pytest.raises(ValueError, match="payments.window.since=2026-03-06T00:00:00\\+00:00 is not before"):
+        window_of({"name": "payments", "last_update": None},
+                                      payments_params(**{"window.since": "2026-03-06", "window.process_time": "2026-03-05"}))
 
 
 def _current(created):
@@ -130,7 +186,7 @@ def _current(created):
 
 def test_index_keeps_current_payments_since_the_date_and_validates():
     window = {"until": "2026-03-01T00:00:00+00:00"}
-    params = {"since": "2026-02-01", "lookback_days": 90}
+    params = payments_params(**{"index.since": "2026-02-01"}).index
     index = nodes.extract_payments_index(_current(["2026-01-15", "2026-02-02", "2026-02-20"]), window, params)
     assert index["payment_id"].tolist() == [2, 3]
     checked = nodes.validate_payments_index(index, window, params)

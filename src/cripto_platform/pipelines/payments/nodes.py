@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cripto_platform.datasets.payments import COMPARED, KEY, MISSING_KEYS, PAYMENT_COLUMNS
+from cripto_platform.datasets.payments import COMPARED, KEY, PAYMENT_COLUMNS
+from cripto_platform.pipelines.payments.params import (
+    IndexParams,
+    LandingParams,
+    MergeParams,
+    WindowParams,
+)
 from cripto_platform.run_metadata import stamp_run
 from cripto_platform.sources.payments import COMPANY_COLUMNS as RAW_COMPANY_COLUMNS
 from cripto_platform.sources.payments import PAYMENT_COLUMNS as RAW_PAYMENT_COLUMNS
@@ -34,12 +40,12 @@ INDEX_COLUMNS = [
 MAX_CENTS = 10**14  # payments_l0.amount is numeric(14, 2): fewer than 10^14 cents
 
 
-def check_landing_bucket(status: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def check_landing_bucket(status: dict[str, Any], params: LandingParams) -> dict[str, Any]:
     """The landing bucket's creation request: fails naming it when missing and creation is not allowed."""
     if status["exists"]:
         logger.info("landing bucket '%s' exists", status["bucket"])
         return {"create": False, **status}
-    if not params.get("create_bucket_if_missing", False):
+    if not params.create_bucket_if_missing:
         raise ValueError(
             f"landing bucket '{status['bucket']}' does not exist and "
             "payments.landing.create_bucket_if_missing is false; create the bucket or allow it"
@@ -51,7 +57,10 @@ def check_landing_bucket(status: dict[str, Any], params: dict[str, Any]) -> dict
 # ------------------------------------------------------------------ sources
 
 
-CLIENT_OPTIONS = ("page_size", "timeout_seconds", "max_retries", "backoff_seconds")
+CLIENT_OPTIONS = (
+    "page_size", "timeout_seconds", "request_deadline_seconds", "max_pages", "progress_every_pages",
+    "max_retries", "backoff_seconds",
+)
 
 
 def _api_client(source: dict[str, Any], api: dict[str, Any] | None):
@@ -76,8 +85,15 @@ def _source_kind(source: dict[str, Any]) -> str:
 
 
 def _as_text(records, columns: list[str]) -> pd.DataFrame:
-    """Rows as received, every column as text (parsing is validation's job)."""
-    frame = pd.DataFrame.from_records(records, columns=columns) if not isinstance(records, pd.DataFrame) else records
+    """Rows as received, every column as text (parsing is validation's job).
+
+    JSON rows become object columns first, so integers beyond 2**53 (or 2**63) and the API's decimal
+    digits reach the text unchanged instead of passing through float64.
+    """
+    if isinstance(records, pd.DataFrame):
+        frame = records
+    else:
+        frame = pd.DataFrame(records, columns=columns, dtype=object) if len(records) else pd.DataFrame(columns=columns)
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise ValueError(f"source rows lack columns {missing}; expected {columns}")
@@ -105,11 +121,15 @@ def fetch_payments_batch(
     window: dict[str, Any], source: dict[str, Any], sample: dict[str, Any], api: dict[str, Any] | None = None
 ) -> pd.DataFrame:
     """Payments updated in the window, as text: generator, or ``GET /payments?updated_at=`` (all pages)."""
+    from cripto_platform.sources.payments_api import MISSING_FIELDS, absent_fields
+
     if _source_kind(source) == "api":
         records = _api_client(source, api).fetch_payments(window["since"])
         frame = _as_text(records, RAW_PAYMENT_COLUMNS)
+        frame[MISSING_FIELDS] = absent_fields(records, RAW_PAYMENT_COLUMNS)  # JSON null vs absent: validation tells them apart
     else:
         frame = _as_text(generate_payments(window["since"], window["until"], **sample), RAW_PAYMENT_COLUMNS)
+        frame[MISSING_FIELDS] = pd.Series(pd.NA, index=frame.index, dtype="string")
     logger.info("fetched %d payment rows updated in (%s, %s]", len(frame), window["since"], window["until"])
     return frame
 
@@ -142,27 +162,47 @@ def prepare_companies(raw: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------ watermark window
 
 
+EPOCH = pd.Timestamp("1970-01-01", tz="UTC")  # a full extract reads everything updated since
+
+
 def _utc(value) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def compute_payments_window(
-    watermark: dict[str, Any], params: dict[str, Any], run_metadata: dict[str, str]
+    watermark: dict[str, Any], params: WindowParams, run_metadata: dict[str, str]
 ) -> dict[str, Any]:
-    """The ``(since, until]`` window to read: from the watermark, or ``lookback_days`` back; a future watermark fails."""
-    until = _utc(params.get("process_time") or run_metadata["started_at"])
-    lookback = float(params.get("watermark", {}).get("lookback_days", 30))
-    if watermark.get("last_update"):
-        since = _utc(watermark["last_update"])
-        if since > until:
+    """The ``(since, until]`` window to read: from the watermark, ``since`` (a replay), or ``lookback_days`` back.
+
+    ``until`` is the process time (the batch's effective time). A process time before the watermark
+    fails: versions are stamped with it, and an older one would rewrite history. A full extract
+    (``full_extract``) reads everything (``since`` is the epoch) and is declared as such.
+    """
+    until = _utc(params.process_time or run_metadata["started_at"])
+    full_extract = params.full_extract
+    replay_since = params.since
+    last = _utc(watermark["last_update"]) if watermark.get("last_update") else None
+    if last is not None and last > until:
+        raise ValueError(
+            f"watermark '{watermark['name']}' in table '{watermark.get('table', 'etl_watermarks')}' is "
+            f"{last.isoformat()}, after the process time {until.isoformat()}: payments were already merged as "
+            "of a later time, and a batch stamped earlier would rewrite their history. To re-read an older "
+            "window, keep the process time and set payments.window.since (README: replay a window)"
+        )
+    if full_extract:
+        since, origin = EPOCH, "full extract"
+    elif replay_since:
+        since = _utc(replay_since)
+        if since >= until:
             raise ValueError(
-                f"watermark '{watermark['name']}' in table '{watermark.get('table', 'etl_watermarks')}' is "
-                f"{since.isoformat()}, after the process time {until.isoformat()}: refusing to read payments "
-                "from the future; fix the control table row"
+                f"parameter payments.window.since={since.isoformat()} is not before the process time {until.isoformat()}"
             )
-        origin = "watermark"
+        origin = f"replay from payments.window.since (watermark {last.isoformat() if last is not None else 'none'})"
+    elif last is not None:
+        since, origin = last, "watermark"
     else:
+        lookback = params.lookback_days
         since = until - pd.Timedelta(days=lookback)
         origin = f"no watermark: lookback of {lookback:g} days"
     window = {
@@ -172,6 +212,7 @@ def compute_payments_window(
         "effective_at": until.isoformat(),
         "batch_id": f"{since.isoformat()}/{until.isoformat()}",
         "origin": origin,
+        "full_extract": full_extract,
     }
     logger.info("payments window (%s, %s] (%s)", window["since"], window["until"], origin)
     return window
@@ -192,38 +233,105 @@ def land_payments_batch(
 # ------------------------------------------------------------------ validation
 
 
+INT64_LIMITS = {"": "9223372036854775807", "+": "9223372036854775807", "-": "9223372036854775808"}
+
+
+def _int64_from_text(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Integer text as exact Int64, with the masks of unparseable and out-of-int64-range values.
+
+    Decided on the digits, never through float64 (which cannot tell 2**63 - 1 from 2**63): an integer
+    of fewer than 19 digits fits; one of 19 digits fits when it is at most the limit, and digit strings
+    of equal length compare like the numbers they spell.
+    """
+    parts = text.str.strip().str.extract(r"^([+-]?)0*([0-9]+)(?:\.0*)?$")
+    sign, digits = parts[0], parts[1]
+    integer = digits.notna().to_numpy(bool)
+    length = digits.str.len().fillna(0).to_numpy("int64")
+    at_most_limit = (digits <= sign.map(INT64_LIMITS).astype("string")).fillna(False).to_numpy(bool)
+    fits = integer & ((length < 19) | ((length == 19) & at_most_limit))
+    values = pd.to_numeric((sign + digits).where(fits), errors="coerce").astype("Int64")
+    present = text.notna().to_numpy(bool)
+    return values, pd.Series(present & ~integer, index=text.index), pd.Series(integer & ~fits, index=text.index)
+
+
+DECIMAL_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+
+
+def _amount_from_text(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Amounts rounded to cents like PostgreSQL ``numeric`` (half away from zero), from the digits sent.
+
+    Returns the amount (float64, exactly ``cents / 100`` so ``float * 100`` rounds back to the same
+    cents), and the masks of unparseable and out-of-``numeric(14, 2)`` values. The text is cast to
+    an Arrow decimal (digits past the 10th decimal truncated: that never moves a value across a
+    half cent) and rounded there, not as a binary float (where 1.005 is 1.00499...).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stripped = text.str.strip()
+    number = pd.to_numeric(stripped, errors="coerce").astype("float64").to_numpy()  # classifies the text only
+    decimal = stripped.str.fullmatch(DECIMAL_TEXT).fillna(False).to_numpy(bool)
+    with np.errstate(invalid="ignore"):
+        castable = decimal & (np.abs(number) < 2 * 10**12)  # the exact bound is checked on the cents below
+    digits = pa.array(stripped.where(castable), type=pa.string(), from_pandas=True)
+    rounded = pc.round(pc.cast(digits, pa.decimal128(24, 10), safe=False), ndigits=2,
+                       round_mode="half_towards_infinity")
+    cents = pc.cast(pc.multiply(rounded, pa.scalar(100, pa.decimal128(3, 0))), pa.int64())
+    cents = cents.to_numpy(zero_copy_only=False).astype("float64")  # nulls -> NaN; |cents| < 2e14 is exact
+    infinite = np.isinf(number)
+    with np.errstate(invalid="ignore"):
+        out_of_range = (decimal & ~castable) | infinite | (np.abs(cents) >= MAX_CENTS)
+    unparseable = stripped.notna().to_numpy(bool) & ~decimal & ~infinite
+    return (pd.Series(cents / 100, index=text.index), pd.Series(unparseable, index=text.index),
+            pd.Series(out_of_range, index=text.index))
+
+
 def validate_payments_batch(raw: pd.DataFrame, companies: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Typed payments, and rows with a null key, an unparseable value or an unknown company with a reason."""
+    """Typed payments, and rows with an absent field, a null key, a bad value or an unknown company with a reason.
+
+    Ids must be integers within int64 and amounts fit ``numeric(14, 2)``; amounts are rounded to cents
+    from their text like PostgreSQL does. Fields absent from a row's JSON object (column
+    ``missing_fields`` of the raw batch, from the API client) quarantine it; a JSON null does not.
+    """
+    from cripto_platform.sources.payments_api import MISSING_FIELDS
+
     missing = [column for column in RAW_PAYMENT_COLUMNS if column not in raw.columns]
     if missing:
         raise ValueError(f"dataset '{BATCH_DATASET}' lacks columns {missing}; expected {RAW_PAYMENT_COLUMNS}")
-    text = raw.astype("string")
+    text = raw[RAW_PAYMENT_COLUMNS].astype("string")
     typed = pd.DataFrame(index=raw.index)
-    typed["id"] = pd.to_numeric(text["id"], errors="coerce")
-    payment_id = pd.to_numeric(text["payment_id"], errors="coerce")
-    typed["payment_id"] = payment_id.where(payment_id.notna() & (payment_id == payment_id.round()))
+    typed["id"], bad_id, id_out_of_range = _int64_from_text(text["id"])
+    typed["payment_id"], bad_payment_id, payment_id_out_of_range = _int64_from_text(text["payment_id"])
     typed["company_code"] = text["company_code"].str.strip().replace("", pd.NA)
     typed["external_client_id"] = text["external_client_id"]
     typed["status"] = text["status"]
-    typed["amount"] = pd.to_numeric(text["amount"], errors="coerce")
+    typed["amount"], bad_amount, amount_out_of_range = _amount_from_text(text["amount"])
     for column in ("payment_at", "created_at", "updated_at"):
         typed[column] = pd.to_datetime(text[column], utc=True, errors="coerce", format="ISO8601")
 
     def unparseable(column: str) -> pd.Series:
         return text[column].notna() & typed[column].isna()
 
-    checks = {
+    absent = raw[MISSING_FIELDS].astype("string") if MISSING_FIELDS in raw.columns else pd.Series(
+        pd.NA, index=raw.index, dtype="string")
+    absent = "," + absent + ","
+    checks = {f"missing field {field}": absent.str.contains(f",{field},", regex=False)
+              for field in RAW_PAYMENT_COLUMNS}
+    checks.update({
+        "unparseable id": bad_id,
+        "id out of range": id_out_of_range,
         "null key payment_id": text["payment_id"].isna(),
-        "unparseable payment_id": unparseable("payment_id"),
+        "unparseable payment_id": bad_payment_id,
+        "payment_id out of range": payment_id_out_of_range,
         "null key company_code": typed["company_code"].isna(),
-        "unparseable amount": unparseable("amount"),
-        "amount out of range": typed["amount"].notna() & ~((typed["amount"].abs() * 100).round() < MAX_CENTS),
+        "unparseable amount": bad_amount,
+        "amount out of range": amount_out_of_range,
         "unparseable payment_at": unparseable("payment_at"),
         "unparseable created_at": unparseable("created_at"),
         "missing or unparseable updated_at": typed["updated_at"].isna(),
         "unknown company_code": typed["company_code"].notna()
         & ~typed["company_code"].isin(companies["company_code"]),
-    }
+    })
     reasons = pd.Series("", index=raw.index, dtype="object")
     for reason, mask in checks.items():
         mask = mask.fillna(False).astype(bool).to_numpy()
@@ -238,7 +346,6 @@ def validate_payments_batch(raw: pd.DataFrame, companies: pd.DataFrame) -> tuple
         )
     valid = typed.loc[~bad].copy()
     valid["payment_id"] = valid["payment_id"].astype("int64")
-    valid["id"] = valid["id"].astype("Int64")
     return valid.reset_index(drop=True), quarantine.reset_index(drop=True)
 
 
@@ -264,15 +371,23 @@ def deduplicate_payments(valid: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 def build_payments_merge(
     batch: pd.DataFrame,
     window: dict[str, Any],
-    params: dict[str, Any],
+    params: MergeParams,
     run_metadata: dict[str, str],
     quarantine: pd.DataFrame,
     duplicates: int,
 ) -> dict[str, Any]:
-    """The merge request saved to ``payments_l0@scd2``: rows, effective time, new watermark, counts."""
-    missing_keys = params.get("missing_keys", "ignore")
-    if missing_keys not in MISSING_KEYS:
-        raise ValueError(f"parameter payments.merge.missing_keys must be one of {MISSING_KEYS}, got {missing_keys!r}")
+    """The merge request saved to ``payments_l0@scd2``: rows, effective time, new watermark, counts.
+
+    ``missing_keys: invalidate`` closes every current key absent from the batch, which is only true
+    of a full extract: an incremental batch asking for it is refused.
+    """
+    missing_keys = params.missing_keys
+    if missing_keys == "invalidate" and not window.get("full_extract"):
+        raise ValueError(
+            "parameter payments.merge.missing_keys=invalidate closes every current payment absent from the batch, "
+            f"but this batch is incremental (payments updated in ({window['since']}, {window['until']}]): "
+            "invalidation needs a full extract (payments.window.full_extract=true)"
+        )
     return {
         "rows": batch,
         "batch_id": window["batch_id"],
@@ -280,6 +395,7 @@ def build_payments_merge(
         "effective_at": window["effective_at"],
         "watermark": window["until"],
         "missing_keys": missing_keys,
+        "max_invalidated_share": None if params.allow_mass_invalidation else params.max_invalidated_share,
         "duplicates": int(duplicates),
         "quarantined": len(quarantine),
     }
@@ -297,7 +413,7 @@ def report_payments_merge(merge_log: pd.DataFrame, run_metadata: dict[str, str])
 # ------------------------------------------------------------------ index
 
 
-def extract_payments_index(current: pd.DataFrame, window: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+def extract_payments_index(current: pd.DataFrame, window: dict[str, Any], params: IndexParams) -> pd.DataFrame:
     """Current payments created since ``payments.index.since`` (or ``lookback_days`` before the process time)."""
     since = _index_since(window, params)
     created = pd.to_datetime(current["created_at"], utc=True)
@@ -307,13 +423,13 @@ def extract_payments_index(current: pd.DataFrame, window: dict[str, Any], params
     return index
 
 
-def _index_since(window: dict[str, Any], params: dict[str, Any]) -> pd.Timestamp:
-    if params.get("since"):
-        return _utc(params["since"])
-    return _utc(window["until"]) - pd.Timedelta(days=float(params.get("lookback_days", 90)))
+def _index_since(window: dict[str, Any], params: IndexParams) -> pd.Timestamp:
+    if params.since is not None:
+        return _utc(params.since)
+    return _utc(window["until"]) - pd.Timedelta(days=params.lookback_days)
 
 
-def validate_payments_index(index: pd.DataFrame, window: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+def validate_payments_index(index: pd.DataFrame, window: dict[str, Any], params: IndexParams) -> pd.DataFrame:
     """The index, checked: schema, one row per key, creation dates within ``[since, process time]``."""
     name = "payments_index"
     missing = [column for column in INDEX_COLUMNS if column not in index.columns]

@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.compute_payments_window,
-                inputs=["payments_watermark", "params:payments", "run_metadata"],
+                inputs=["payments_watermark", "params:payments.window", "run_metadata"],
                 outputs="payments_window",
                 name="compute_payments_window",
             ),
