@@ -3,6 +3,9 @@
 The SCD type 2 merge (``merge_payments_scd2``) runs in ONE transaction, one set-based statement per
 step, each kept in ``warehouse/sql/payments_*.sql``:
 
+0. a transaction-level advisory lock per table serialises merges; under it ``payments_last_merge``
+   refuses a batch older than the last merged one (``LateBatchError``: it would close newer
+   versions and move the watermark back);
 1. ``payments_stage_keys``: every batch row's number, key and stored row hash, COPY'd in binary
    format (``warehouse.binary_copy``) into a TEMP table (no WAL, dropped at commit), in chunks: the
    next chunk is hashed (``row_hash``, vectorised) and encoded while the server takes the last one;
