@@ -8,11 +8,45 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+import urllib3
 
 logger = logging.getLogger(__name__)
 
 # Answers worth asking again: rate limits (429, and Binance's 418 ban) and server errors.
 RATE_LIMITED = frozenset({418, 429})
+
+
+class DeadlineExceeded(Exception):
+    """A reply took longer than its whole-request deadline (a trickling body, or a stalled one)."""
+
+
+CHUNK_BYTES = 64 * 1024
+
+
+def read_body_within(response: requests.Response, deadline_at: float, deadline: float) -> None:
+    """Read a streamed response's whole body, checking ``deadline_at`` (``time.monotonic()``) between reads.
+
+    ``read1`` returns whatever one socket read brings, so a body trickled a byte at a time is checked
+    after every byte; each read still waits at most the per-read timeout. The body is kept as
+    ``response.content`` (requests' own cache), so ``.text``/``.json()`` work as usual.
+    """
+    body = bytearray()
+    try:
+        while True:
+            if time.monotonic() > deadline_at:
+                raise DeadlineExceeded(
+                    f"whole-request deadline of {deadline:g}s exceeded after {len(body)} body bytes"
+                )
+            chunk = response.raw.read1(CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+    except BaseException:
+        response.close()  # a half-read connection must not go back to the pool
+        raise
+    response._content = bytes(body)  # requests' cache of the body (what .content fills)
+    response._content_consumed = True
+    response.close()  # the body is read to the end: hands the connection back to the pool
 
 
 def get_with_retries(
@@ -25,6 +59,7 @@ def get_with_retries(
     timeout: float,
     max_retries: int,
     backoff_seconds: float,
+    deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> requests.Response:
     """GET ``url``; retry connection errors, timeouts, 429/418 and 5xx with exponential backoff.
@@ -32,14 +67,27 @@ def get_with_retries(
     The n-th retry waits ``backoff_seconds * 2**(n-1)`` (at least ``Retry-After`` when rate
     limited). Any other 4xx raises ``error`` at once; so does the last failed attempt, naming
     ``source``, the URL, the attempts and the last problem.
+
+    ``timeout`` bounds each socket operation (connect, each read). ``deadline`` (seconds, None: no
+    limit) bounds one whole attempt, body included: the body is streamed and the clock checked between
+    reads, so a server trickling its reply cannot hold the run (an overrun counts as a timeout and is
+    retried). The check runs while the body is read: headers trickled byte by byte are bounded only
+    by ``timeout`` per read.
     """
     last_problem = ""
     for attempt in range(max_retries + 1):
         delay = backoff_seconds * 2**attempt
         try:
-            response = session.get(url, params=params, timeout=timeout)
-        except (requests.ConnectionError, requests.Timeout) as failure:
+            if deadline is None:
+                response = session.get(url, params=params, timeout=timeout)
+            else:
+                deadline_at = time.monotonic() + deadline
+                response = session.get(url, params=params, timeout=min(timeout, deadline), stream=True)
+                read_body_within(response, deadline_at, deadline)
+        except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as failure:
             last_problem = f"{type(failure).__name__}: {failure}"
+        except (urllib3.exceptions.HTTPError, OSError) as failure:  # raised by the streamed reads
+            last_problem = f"{type(failure).__name__} while reading the body: {failure}"
         else:
             if response.status_code < 400:
                 return response
