@@ -1,5 +1,6 @@
 """Custom Kedro datasets where kedro-datasets has none."""
 
+from cripto_platform.datasets.annoy_index import AnnoyIndexDataset
 from cripto_platform.datasets.lake import BytesDataset, LakeRootDataset, LakeTableDataset
 from cripto_platform.datasets.payments import (
     CompaniesDimensionDataset,
@@ -12,6 +13,7 @@ from cripto_platform.datasets.warehouse import WarehouseQueryDataset, WarehouseT
 from cripto_platform.datasets.warehouse_schema import WarehouseSchemaDataset
 
 __all__ = [
+    "AnnoyIndexDataset",
     "BytesDataset",
     "LakeRootDataset",
     "LakeTableDataset",
