@@ -120,6 +120,85 @@ def test_validation_names_missing_columns():
         nodes.validate_payments_batch(_raw().drop(columns="amount"), COMPANIES)
 
 
+def test_ids_beyond_int64_are_quarantined_not_wrapped():
+    raw = pd.concat(
+        [
+            _raw(id="1", payment_id=str(2**70)),
+            _raw(id="2", payment_id="9223372036854775807"),  # the largest int64: kept exactly
+            _raw(id="3", payment_id="-9223372036854775809"),
+            _raw(id="18446744073709551616", payment_id="11"),
+            _raw(id="5", payment_id="12.0"),
+            _raw(id="x", payment_id="13"),
+        ],
+        ignore_index=True,
+    )
+    valid, quarantine = nodes.validate_payments_batch(raw, COMPANIES)
+    assert valid["payment_id"].tolist() == [2**63 - 1, 12] and valid["id"].tolist() == [2, 5]
+    assert dict(zip(quarantine["id"], quarantine["quarantine_reason"])) == {
+        "1": "payment_id out of range",
+        "3": "payment_id out of range",
+        "18446744073709551616": "id out of range",
+        "x": "unparseable id",
+    }
+
+
+def test_amounts_round_half_away_from_zero_like_postgresql_numeric():
+    from cripto_platform.datasets.payments import _cents
+
+    texts = ["1.005", "0.125", "-1.005", "2.675", "1.00499999999999999", "-0.125", "999999999999.994", "1E+2", " 7.5 "]
+    raw = pd.concat([_raw(id=str(i), amount=text) for i, text in enumerate(texts)], ignore_index=True)
+    valid, quarantine = nodes.validate_payments_batch(raw, COMPANIES)
+    assert quarantine.empty
+    assert valid["amount"].tolist() == [1.01, 0.13, -1.01, 2.68, 1.0, -0.13, 999999999999.99, 100.0, 7.5]
+    cents, _ = _cents(valid["amount"])  # what the merge stores in numeric(14, 2)
+    assert cents.tolist() == [101, 13, -101, 268, 100, -13, 99999999999999, 10000, 750]
+    too_big = nodes.validate_payments_batch(_raw(amount="999999999999.995"), COMPANIES)[1]
+    assert too_big["quarantine_reason"].tolist() == ["amount out of range"]  # rounds to 10^12
+
+
+def test_amount_rounding_agrees_with_python_decimal_on_many_values():
+    from decimal import ROUND_HALF_UP, Decimal
+
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    mills = np.concatenate([rng.integers(-10**14, 10**14, 20_000), np.arange(-5_000, 5_000)])
+    texts = [str(Decimal(int(m)).scaleb(-3)) for m in mills]
+    raw = pd.concat([_raw()] * len(texts), ignore_index=True).assign(amount=pd.Series(texts, dtype="string"))
+    valid, quarantine = nodes.validate_payments_batch(raw, COMPANIES)
+    assert quarantine.empty
+    expected = [float(Decimal(t).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) for t in texts]  # half away from 0
+    assert valid["amount"].tolist() == expected
+
+
+def test_rows_whose_json_lacked_a_field_are_quarantined_naming_it():
+    raw = pd.concat([_raw(id="1"), _raw(id="2", amount=None), _raw(id="3", amount=None),
+                     _raw(id="4", payment_id=None, status=None)], ignore_index=True)
+    raw["missing_fields"] = pd.Series([None, None, "amount", "payment_id,status"], dtype="string")
+    valid, quarantine = nodes.validate_payments_batch(raw, COMPANIES)
+    assert valid["id"].tolist() == [1, 2]  # a JSON null amount is a NULL amount, not a missing field
+    assert dict(zip(quarantine["id"], quarantine["quarantine_reason"])) == {
+        "3": "missing field amount",
+        "4": "missing field payment_id; missing field status; null key payment_id",
+    }
+    assert quarantine["missing_fields"].tolist() == ["amount", "payment_id,status"]
+
+
+@pytest.mark.integration
+def test_amount_rounding_matches_postgresql_numeric(warehouse_engine):
+    from sqlalchemy import text
+
+    texts = ["1.005", "0.125", "-1.005", "2.675", "-0.125", "0.005", "-0.005", "123456789.995", "1.00499999999999999",
+             "1E+2", "999999999999.994", "0.0049999", "-2.345"]
+    with warehouse_engine.connect() as connection:
+        rounded = connection.execute(
+            text("SELECT round(CAST(t AS numeric), 2)::float8 FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY u(t, n) "
+                 "ORDER BY n"), {"texts": texts}).scalars().all()
+    raw = pd.concat([_raw()] * len(texts), ignore_index=True).assign(amount=pd.Series(texts, dtype="string"))
+    valid, quarantine = nodes.validate_payments_batch(raw, COMPANIES)
+    assert quarantine.empty and valid["amount"].tolist() == rounded
+
+
 def test_duplicates_resolve_to_latest_updated_at_then_highest_id_whatever_the_order():
     raw = pd.concat(
         [
