@@ -93,7 +93,7 @@ def _as_text(records, columns: list[str]) -> pd.DataFrame:
     if isinstance(records, pd.DataFrame):
         frame = records
     else:
-        frame = pd.DataFrame(records, columns=columns, dtype=object) if len(records) else pd.DataFrame(columns=columns)
+        frame = pd.DataFrame(records, columns=columns, dtype=object)
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise ValueError(f"source rows lack columns {missing}; expected {columns}")
