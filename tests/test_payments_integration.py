@@ -71,7 +71,7 @@ def test_two_runs_grow_history_only_by_changes_and_advance_the_watermark(kedro_p
     first = _query(engine, "SELECT * FROM payments_l0")
     assert len(first) > 500 and first["is_current"].all()
     assert pd.Timestamp(_watermark(engine)) == pd.Timestamp(T1)
-    assert len(_query(engine, "SELECT * FROM companies_l0")) == 40
+    assert len(_query(engine, "SELECT * FROM companies_l0")) == 300  # payments.sample_data.n_companies
 
     landed = list((kedro_project / "data/01_raw/payments_landing/payments/process_date=2026-03-01").glob("*.parquet"))
     assert len(landed) == 1

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import model_validator
 
 class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -38,6 +39,18 @@ class SampleDataParams(_Block):
     event_horizon_days: PositiveFloat
     duplicate_fraction: float = Field(ge=0, le=1)
     invalid_fraction: float = Field(ge=0, le=1)
+    n_segments: PositiveInt
+    segment_focus: float = Field(ge=0, le=1)
+    popularity_exponent: float = Field(ge=0, le=5)
+    bills_min: PositiveInt
+    bills_max: int = Field(ge=1, le=12)
+    explore_share: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _bills_range(self) -> SampleDataParams:
+        if self.bills_min > self.bills_max:
+            raise ValueError(f"bills_min ({self.bills_min}) must not exceed bills_max ({self.bills_max})")
+        return self
 
 
 class LandingParams(_Block):
