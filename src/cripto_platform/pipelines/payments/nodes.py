@@ -233,7 +233,18 @@ def land_payments_batch(
 # ------------------------------------------------------------------ validation
 
 
-INT64_LIMITS = {"": "9223372036854775807", "+": "9223372036854775807", "-": "9223372036854775808"}
+def _arrow_text(text: pd.Series):
+    """A text column as a trimmed Arrow string array (the validation helpers run in Arrow's C++ kernels)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.utf8_trim_whitespace(pa.array(text, type=pa.string(), from_pandas=True))
+
+
+def _mask(values, index: pd.Index) -> pd.Series:
+    import pyarrow.compute as pc
+
+    return pd.Series(pc.fill_null(values, False).to_numpy(zero_copy_only=False), index=index, dtype=bool)
 
 
 def _int64_from_text(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -241,49 +252,58 @@ def _int64_from_text(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 
     Decided on the digits, never through float64 (which cannot tell 2**63 - 1 from 2**63): an integer
     of fewer than 19 digits fits; one of 19 digits fits when it is at most the limit, and digit strings
-    of equal length compare like the numbers they spell.
+    of equal length compare like the numbers they spell. ``10`` and ``10.0`` are integers; ``1e3`` is not.
     """
-    parts = text.str.strip().str.extract(r"^([+-]?)0*([0-9]+)(?:\.0*)?$")
-    sign, digits = parts[0], parts[1]
-    integer = digits.notna().to_numpy(bool)
-    length = digits.str.len().fillna(0).to_numpy("int64")
-    at_most_limit = (digits <= sign.map(INT64_LIMITS).astype("string")).fillna(False).to_numpy(bool)
-    fits = integer & ((length < 19) | ((length == 19) & at_most_limit))
-    values = pd.to_numeric((sign + digits).where(fits), errors="coerce").astype("Int64")
-    present = text.notna().to_numpy(bool)
-    return values, pd.Series(present & ~integer, index=text.index), pd.Series(integer & ~fits, index=text.index)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = _arrow_text(text)
+    integer = pc.fill_null(pc.match_substring_regex(trimmed, r"^[+-]?[0-9]+(?:\.0*)?$"), False)
+    try:  # the usual batch: plain in-range integers cast at once (the regex keeps out what else Arrow reads, e.g. 0x10)
+        values, fits = pc.cast(pc.if_else(integer, trimmed, pa.scalar(None, pa.string())), pa.int64()), integer
+    except pa.ArrowInvalid:  # some "+7", "7.0" or beyond int64: decide on the digits
+        canonical = pc.replace_substring_regex(trimmed, r"^\+?(-?)0*([0-9]+)(?:\.0*)?$", r"\1\2")  # "+007.0" -> "7"
+        digits = pc.utf8_ltrim(canonical, characters="-")
+        length = pc.utf8_length(digits)
+        limit = pc.if_else(pc.starts_with(canonical, "-"), "9223372036854775808", "9223372036854775807")
+        fits = pc.and_(integer, pc.or_(pc.less(length, 19),
+                                       pc.and_(pc.equal(length, 19), pc.less_equal(digits, limit))))
+        fits = pc.fill_null(fits, False)
+        values = pc.cast(pc.if_else(fits, canonical, pa.scalar(None, pa.string())), pa.int64())
+    values = pd.Series(values.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get), index=text.index)
+    present = text.notna()
+    return values, present & ~_mask(integer, text.index), _mask(pc.and_(integer, pc.invert(fits)), text.index)
 
 
-DECIMAL_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+DECIMAL_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
 def _amount_from_text(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Amounts rounded to cents like PostgreSQL ``numeric`` (half away from zero), from the digits sent.
 
     Returns the amount (float64, exactly ``cents / 100`` so ``float * 100`` rounds back to the same
-    cents), and the masks of unparseable and out-of-``numeric(14, 2)`` values. The text is cast to
-    an Arrow decimal (digits past the 10th decimal truncated: that never moves a value across a
-    half cent) and rounded there, not as a binary float (where 1.005 is 1.00499...).
+    cents), and the masks of unparseable and out-of-``numeric(14, 2)`` values (infinities included).
+    The text is cast to an Arrow decimal (digits past the 10th decimal truncated: that never moves a
+    value across a half cent) and rounded there, not as a binary float (where 1.005 is 1.00499...).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    stripped = text.str.strip()
-    number = pd.to_numeric(stripped, errors="coerce").astype("float64").to_numpy()  # classifies the text only
-    decimal = stripped.str.fullmatch(DECIMAL_TEXT).fillna(False).to_numpy(bool)
-    with np.errstate(invalid="ignore"):
-        castable = decimal & (np.abs(number) < 2 * 10**12)  # the exact bound is checked on the cents below
-    digits = pa.array(stripped.where(castable), type=pa.string(), from_pandas=True)
+    trimmed = _arrow_text(text)
+    decimal = pc.fill_null(pc.match_substring_regex(trimmed, DECIMAL_TEXT), False)
+    infinite = pc.fill_null(pc.match_substring_regex(trimmed, r"^[+-]?inf(inity)?$", ignore_case=True), False)
+    candidates = pc.if_else(decimal, trimmed, pa.scalar(None, pa.string()))
+    magnitude = pc.abs(pc.cast(candidates, pa.float64()))  # only to keep the decimal cast in range
+    castable = pc.fill_null(pc.less(magnitude, 2e12), False)  # the exact bound is checked on the cents below
+    digits = pc.if_else(castable, trimmed, pa.scalar(None, pa.string()))
     rounded = pc.round(pc.cast(digits, pa.decimal128(24, 10), safe=False), ndigits=2,
                        round_mode="half_towards_infinity")
     cents = pc.cast(pc.multiply(rounded, pa.scalar(100, pa.decimal128(3, 0))), pa.int64())
+    too_big = pc.fill_null(pc.greater_equal(pc.abs(cents), MAX_CENTS), False)
+    out_of_range = pc.or_(pc.or_(pc.and_(decimal, pc.invert(castable)), infinite), too_big)
     cents = cents.to_numpy(zero_copy_only=False).astype("float64")  # nulls -> NaN; |cents| < 2e14 is exact
-    infinite = np.isinf(number)
-    with np.errstate(invalid="ignore"):
-        out_of_range = (decimal & ~castable) | infinite | (np.abs(cents) >= MAX_CENTS)
-    unparseable = stripped.notna().to_numpy(bool) & ~decimal & ~infinite
-    return (pd.Series(cents / 100, index=text.index), pd.Series(unparseable, index=text.index),
-            pd.Series(out_of_range, index=text.index))
+    unparseable = text.notna() & ~_mask(pc.or_(decimal, infinite), text.index)
+    return pd.Series(cents / 100, index=text.index), unparseable, _mask(out_of_range, text.index)
 
 
 def validate_payments_batch(raw: pd.DataFrame, companies: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
