@@ -15,6 +15,8 @@ import pytest
 
 from cripto_platform.pipelines.payments.nodes import fetch_companies, fetch_payments_batch, validate_payments_batch
 from cripto_platform.sources.payments import generate_companies, generate_payments
+from cripto_platform.pipelines.payments.params import SourceParams
+from tests.payments_params import sample_dict, sample_params, source_params
 from cripto_platform.sources.payments_api import (
     PaymentsApiClient,
     PaymentsApiError,
@@ -23,7 +25,8 @@ from cripto_platform.sources.payments_api import (
 )
 
 NOW = "2026-03-01T00:00:00+00:00"
-GENERATOR = {"seed": 11, "origin": "2026-01-01", "payments_per_day": 40, "n_companies": 7}
+GENERATOR = sample_dict(seed=11, origin="2026-01-01", payments_per_day=40, n_companies=7)
+SAMPLE = sample_params(**GENERATOR)
 
 
 @pytest.fixture
@@ -103,23 +106,23 @@ def test_client_errors_are_not_retried(make_server):
 
 def test_pipeline_fetch_nodes_read_the_api_like_the_generator(make_server):
     server = make_server()
-    source = {"kind": "api", "base_url": server.url, "page_size": 50, "backoff_seconds": 0.01}
+    source = source_params(kind="api", base_url=server.url, page_size=50, backoff_seconds=0.01)
     window = {"since": "2026-02-25T00:00:00+00:00", "until": NOW}
-    from_api = fetch_payments_batch(window, source, GENERATOR)
-    from_generator = fetch_payments_batch(window, {"kind": "generator"}, GENERATOR)
+    from_api = fetch_payments_batch(window, source, SAMPLE)
+    from_generator = fetch_payments_batch(window, source_params(kind="generator"), SAMPLE)
     pd.testing.assert_frame_equal(from_api, from_generator)
     assert from_api["payment_id"].isna().sum() == from_generator["payment_id"].isna().sum()
-    pd.testing.assert_frame_equal(fetch_companies(source, GENERATOR), fetch_companies({"kind": "generator"}, GENERATOR))
+    pd.testing.assert_frame_equal(fetch_companies(source, SAMPLE), fetch_companies(source_params(kind="generator"), SAMPLE))
 
 
 def test_base_url_from_credentials_when_the_parameter_is_null(make_server):
     server = make_server()
     window = {"since": "2026-02-27T00:00:00+00:00", "until": NOW}
-    rows = fetch_payments_batch(window, {"kind": "api", "base_url": None, "backoff_seconds": 0.01}, GENERATOR,
+    rows = fetch_payments_batch(window, source_params(kind="api", base_url=None, backoff_seconds=0.01), SAMPLE,
                                 {"base_url": server.url})
     assert len(rows) > 0 and server.requests_seen >= 1
     with pytest.raises(ValueError, match=r"no base URL: set payments.source.base_url or .*CRIPTO_PAYMENTS_API_URL"):
-        fetch_companies({"kind": "api", "base_url": None}, GENERATOR, {"base_url": None})
+        fetch_companies(source_params(kind="api", base_url=None), SAMPLE, {"base_url": None})
 
 
 # ------------------------------------------------------------------ hostile servers (issue 9, items 5-10)
@@ -196,8 +199,8 @@ WINDOW = {"since": "2026-02-19T00:00:00+00:00", "until": NOW}
 COMPANY_ROWS = pd.DataFrame({"company_code": ["C0001"]})
 
 
-def _api(server, **options) -> dict:
-    return {"kind": "api", "base_url": server.url, "backoff_seconds": 0.01, "timeout_seconds": 5, **options}
+def _api(server, **options) -> SourceParams:
+    return source_params(kind="api", base_url=server.url, backoff_seconds=0.01, timeout_seconds=5, **options)
 
 
 def test_server_repeating_a_full_page_fails_at_the_second_page_naming_it(scripted):
@@ -238,7 +241,7 @@ def test_endless_listing_stops_at_max_pages_and_logs_progress(scripted, caplog):
     caplog.set_level(logging.INFO, logger="cripto_platform.sources.payments_api")
     with pytest.raises(PaymentsApiError, match=r"/payments\?updated_at=.*: page 10 \(.*offset=18\) was still full "
                                                r"after max_pages=10 pages \(20 rows\)"):
-        fetch_payments_batch(WINDOW, _api(server, page_size=2, max_pages=10, progress_every_pages=4), GENERATOR)
+        fetch_payments_batch(WINDOW, _api(server, page_size=2, max_pages=10, progress_every_pages=4), SAMPLE)
     assert server.requests_seen == 10
     progress = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "so far" in r.getMessage()]
     assert len(progress) == 2 and "4 pages, 8 rows so far" in progress[0] and "8 pages, 16 rows so far" in progress[1]
@@ -273,7 +276,7 @@ def test_null_element_in_a_page_fails_naming_the_url_and_position(scripted):
     server = scripted(_paged([json.dumps(_row(1)), json.dumps(_row(2)), "null"]))
     with pytest.raises(PaymentsApiError, match=r"GET http://127\.0\.0\.1:\d+/payments\?updated_at=.*offset=0: "
                                                r"page 1, element 2 \(row 2\) is null, not a JSON object"):
-        fetch_payments_batch(WINDOW, _api(server, page_size=10), GENERATOR)
+        fetch_payments_batch(WINDOW, _api(server, page_size=10), SAMPLE)
     server = scripted(_paged([json.dumps(_row(i)) for i in (1, 2, 3)] + ["[7]"]))
     with pytest.raises(PaymentsApiError, match=r"offset=3: page 2, element 0 \(row 3\) is \[7\]"):
         _client(server, page_size=3).fetch_payments(WINDOW["since"])
@@ -286,7 +289,7 @@ def test_field_absent_from_every_row_fails_naming_it_and_the_url(scripted):
     server = scripted(_paged([json.dumps(row) for row in rows]))
     with pytest.raises(PaymentsApiError, match=r"GET http://127\.0\.0\.1:\d+/payments\?updated_at=\S+: "
                                                r"field\(s\) \['amount'\] absent from all 5 rows"):
-        fetch_payments_batch(WINDOW, _api(server, page_size=2), GENERATOR)
+        fetch_payments_batch(WINDOW, _api(server, page_size=2), SAMPLE)
 
 
 def test_field_absent_from_some_rows_quarantines_them_but_a_json_null_is_kept(scripted, caplog):
@@ -294,7 +297,7 @@ def test_field_absent_from_some_rows_quarantines_them_but_a_json_null_is_kept(sc
     del rows[1]["amount"]
     del rows[3]["status"], rows[3]["amount"]
     server = scripted(_paged([json.dumps(row) for row in rows]))
-    raw = fetch_payments_batch(WINDOW, _api(server, page_size=3), GENERATOR)
+    raw = fetch_payments_batch(WINDOW, _api(server, page_size=3), SAMPLE)
     assert raw["missing_fields"].tolist()[1:] == ["amount", pd.NA, "status,amount"]
     valid, quarantine = validate_payments_batch(raw, COMPANY_ROWS)
     assert valid["id"].tolist() == [1, 3] and pd.isna(valid["amount"].iloc[1])  # JSON null: a NULL amount
@@ -312,13 +315,13 @@ def test_company_lacking_a_field_fails_naming_it(scripted):
     server = scripted(_paged([json.dumps(row) for row in companies]))
     with pytest.raises(PaymentsApiError, match=r"GET http://127\.0\.0\.1:\d+/companies: rows lack fields: "
                                                r"name in 1 row\(s\) \(first at row 2\)"):
-        fetch_companies(_api(server), GENERATOR)
+        fetch_companies(_api(server), SAMPLE)
 
 
 def test_ids_beyond_int64_arrive_exact_and_are_quarantined(scripted):
     rows = [_row(1, payment_id=2**70), _row(2, payment_id=2**63 - 1), _row(2**64, payment_id=3), _row(2**64 + 1)]
     server = scripted(_paged([json.dumps(row) for row in rows]))
-    raw = fetch_payments_batch(WINDOW, _api(server), GENERATOR)
+    raw = fetch_payments_batch(WINDOW, _api(server), SAMPLE)
     assert raw["payment_id"].tolist()[:2] == [str(2**70), str(2**63 - 1)]
     valid, quarantine = validate_payments_batch(raw, COMPANY_ROWS)
     assert valid["payment_id"].tolist() == [2**63 - 1]
@@ -333,7 +336,7 @@ def test_json_number_amounts_keep_their_digits_and_round_like_postgresql(scripte
     amounts = ["1.005", "0.125", "-1.005", "12345678901.125", "2.675", "10"]
     rows = [json.dumps(_row(i + 1)).replace('"amount": "10.00"', f'"amount": {text}') for i, text in enumerate(amounts)]
     server = scripted(_paged(rows))
-    raw = fetch_payments_batch(WINDOW, _api(server), GENERATOR)
+    raw = fetch_payments_batch(WINDOW, _api(server), SAMPLE)
     assert raw["amount"].tolist() == amounts  # the API's digits, not a float's repr
     valid, quarantine = validate_payments_batch(raw, COMPANY_ROWS)
     assert quarantine.empty

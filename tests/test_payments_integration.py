@@ -13,6 +13,7 @@ from cripto_platform.pipelines.payments.nodes import (
     validate_payments_batch,
 )
 from tests.conftest import run_kedro
+from tests.payments_params import sample_dict, sample_params, source_params
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +46,7 @@ def _watermark(engine):
 def _expected_changes(engine, params: dict, since: str, until: str) -> tuple[int, int]:
     """New and changed keys of the (since, until] batch, computed independently in pandas."""
     sample = {key.split(".")[-1]: value for key, value in params.items() if key.startswith("payments.sample_data.")}
-    from kedro.config import OmegaConfigLoader
-
-    base = OmegaConfigLoader("conf", base_env="base", default_run_env="base")["parameters"]["payments"]["sample_data"]
-    raw = fetch_payments_batch({"since": since, "until": until}, {"kind": "generator"}, {**base, **sample})
+    raw = fetch_payments_batch({"since": since, "until": until}, source_params(kind="generator"), sample_params(**sample))
     companies = _query(engine, "SELECT company_code FROM companies_l0")
     batch, _ = deduplicate_payments(validate_payments_batch(raw, companies)[0])
     current = _query(engine, "SELECT payment_id, company_code, payment_at, status, amount::float8 AS amount, "
@@ -138,7 +136,7 @@ def test_cloud_env_missing_bucket_fails_naming_it_unless_creation_is_allowed(
 def test_api_source_through_the_shipped_server(kedro_project, clean_payments_tables, monkeypatch):
     from cripto_platform.sources.payments_api import PaymentsApiServer, serve_in_thread
 
-    generator = {"seed": 7, "origin": "2024-01-01", "payments_per_day": 80, "n_companies": 40}
+    generator = sample_dict(seed=7, origin="2024-01-01", payments_per_day=80, n_companies=40)
     server = PaymentsApiServer(("127.0.0.1", 0), generator=generator, n_companies=40, now=T1, fail_first=1)
     serve_in_thread(server)
     try:
@@ -152,8 +150,8 @@ def test_api_source_through_the_shipped_server(kedro_project, clean_payments_tab
     assert server.requests_seen > 3  # a 503 retried, companies, several pages of payments
     from_api = int(_query(clean_payments_tables, "SELECT count(*) AS n FROM payments_l0")["n"].iloc[0])
     # the same window straight from the generator: every valid key, once
-    raw = fetch_payments_batch({"since": "2026-02-09T00:00:00+00:00", "until": T1}, {"kind": "generator"},
-                               {**generator, "n_clients": 5000})
+    raw = fetch_payments_batch({"since": "2026-02-09T00:00:00+00:00", "until": T1}, source_params(kind="generator"),
+                               sample_params(**generator))
     companies = _query(clean_payments_tables, "SELECT company_code FROM companies_l0")
     batch, _ = deduplicate_payments(validate_payments_batch(raw, companies)[0])
     assert from_api == len(batch) > 0

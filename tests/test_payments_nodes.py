@@ -10,26 +10,10 @@ from pydantic import ValidationError
 
 from cripto_platform.datasets.payments import LandingBucketDataset
 from cripto_platform.pipelines.payments import nodes
-from cripto_platform.pipelines.payments.params import BLOCKS
-from tests.conftest import PROJECT_ROOT
+from tests.payments_params import payments_params
 from cripto_platform.sources.payments import generate_payments
 
 RUN = {"run_id": "r1", "started_at": "2026-03-01T12:00:00+00:00", "save_version": "v"}
-
-
-def payments_params(**overrides) -> SimpleNamespace:
-    """The shipped parameters (conf/base), each block validated by its model as Kedro does, with dotted overrides."""
-    from kedro.config import OmegaConfigLoader
-
-    raw = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base")["parameters"]["payments"]
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = raw
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    assert set(raw) == set(BLOCKS), "every payments parameter block has a model"
-    return SimpleNamespace(**{name: BLOCKS[name].model_validate(value) for name, value in raw.items()})
 
 
 PARAMS = payments_params()

@@ -18,6 +18,8 @@ from cripto_platform.pipelines.payments.params import (
     IndexParams,
     LandingParams,
     MergeParams,
+    SampleDataParams,
+    SourceParams,
     WindowParams,
 )
 from cripto_platform.run_metadata import stamp_run
@@ -57,31 +59,17 @@ def check_landing_bucket(status: dict[str, Any], params: LandingParams) -> dict[
 # ------------------------------------------------------------------ sources
 
 
-CLIENT_OPTIONS = (
-    "page_size", "timeout_seconds", "request_deadline_seconds", "max_pages", "progress_every_pages",
-    "max_retries", "backoff_seconds",
-)
-
-
-def _api_client(source: dict[str, Any], api: dict[str, Any] | None):
+def _api_client(source: SourceParams, api: dict[str, Any] | None):
     from cripto_platform.sources.payments_api import PaymentsApiClient
 
-    base_url = source.get("base_url") or (api or {}).get("base_url")
+    base_url = source.base_url or (api or {}).get("base_url")
     if not base_url:
         raise ValueError(
             "payments.source.kind is 'api' but no base URL: set payments.source.base_url or the "
             "payments_api.base_url credential (CRIPTO_PAYMENTS_API_URL)"
         )
-    # Only the options the parameters set: the client's own defaults are the one fallback.
-    options = {name: source[name] for name in CLIENT_OPTIONS if source.get(name) is not None}
+    options = source.model_dump(exclude={"kind", "base_url"})
     return PaymentsApiClient(base_url, **options)
-
-
-def _source_kind(source: dict[str, Any]) -> str:
-    kind = source.get("kind", "generator")
-    if kind not in ("generator", "api"):
-        raise ValueError(f"parameter payments.source.kind must be 'generator' or 'api', got {kind!r}")
-    return kind
 
 
 def _as_text(records, columns: list[str]) -> pd.DataFrame:
@@ -108,27 +96,28 @@ def _as_text(records, columns: list[str]) -> pd.DataFrame:
     return text.reset_index(drop=True)
 
 
-def fetch_companies(source: dict[str, Any], sample: dict[str, Any], api: dict[str, Any] | None = None) -> pd.DataFrame:
+def fetch_companies(source: SourceParams, sample: SampleDataParams, api: dict[str, Any] | None = None) -> pd.DataFrame:
     """Every company, as text: from the seeded generator or from ``GET /companies``."""
-    if _source_kind(source) == "api":
+    if source.kind == "api":
         records = _api_client(source, api).fetch_companies()
     else:
-        records = generate_companies(sample["n_companies"], sample["seed"], sample["origin"])
+        records = generate_companies(sample.n_companies, sample.seed, str(sample.origin))
     return _as_text(records, RAW_COMPANY_COLUMNS)
 
 
 def fetch_payments_batch(
-    window: dict[str, Any], source: dict[str, Any], sample: dict[str, Any], api: dict[str, Any] | None = None
+    window: dict[str, Any], source: SourceParams, sample: SampleDataParams, api: dict[str, Any] | None = None
 ) -> pd.DataFrame:
     """Payments updated in the window, as text: generator, or ``GET /payments?updated_at=`` (all pages)."""
     from cripto_platform.sources.payments_api import MISSING_FIELDS, absent_fields
 
-    if _source_kind(source) == "api":
+    if source.kind == "api":
         records = _api_client(source, api).fetch_payments(window["since"])
         frame = _as_text(records, RAW_PAYMENT_COLUMNS)
         frame[MISSING_FIELDS] = absent_fields(records, RAW_PAYMENT_COLUMNS)  # JSON null vs absent: validation tells them apart
     else:
-        frame = _as_text(generate_payments(window["since"], window["until"], **sample), RAW_PAYMENT_COLUMNS)
+        payments = generate_payments(window["since"], window["until"], **{**sample.model_dump(), "origin": str(sample.origin)})
+        frame = _as_text(payments, RAW_PAYMENT_COLUMNS)
         frame[MISSING_FIELDS] = pd.Series(pd.NA, index=frame.index, dtype="string")
     logger.info("fetched %d payment rows updated in (%s, %s]", len(frame), window["since"], window["until"])
     return frame

@@ -12,8 +12,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
+
 
 class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -26,6 +35,9 @@ class SourceParams(_Block):
     timeout_seconds: PositiveFloat
     max_retries: NonNegativeInt
     backoff_seconds: NonNegativeFloat
+    request_deadline_seconds: PositiveFloat
+    max_pages: PositiveInt
+    progress_every_pages: PositiveInt
 
 
 class SampleDataParams(_Block):
