@@ -114,7 +114,8 @@ def test_cloud_env_lands_parquet_in_the_s3_bucket(kedro_project, clean_payments_
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
     landed = [key for key in keys if key.startswith("01_raw/payments_landing/payments/process_date=2026-03-01/")]
-    assert len(landed) == 1 and landed[0].endswith(".parquet")
+    assert len(landed) == 2 and landed[0].endswith(".parquet")
+    assert landed[1] == landed[0] + ".merged"  # the marker: that batch merged
     assert "04_feature/payments_index.parquet" in keys
     assert any(key.startswith("08_reporting/payments_merge.csv/") for key in keys)
     assert not (kedro_project / "data/01_raw/payments_landing").exists()

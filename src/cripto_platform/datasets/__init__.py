@@ -1,6 +1,8 @@
 """Custom Kedro datasets where kedro-datasets has none."""
 
 from cripto_platform.datasets.annoy_index import AnnoyIndexDataset
+from cripto_platform.datasets.atomic_parquet import AtomicParquetDataset
+from cripto_platform.datasets.committed_partitions import CommittedPartitionedDataset
 from cripto_platform.datasets.lake import BytesDataset, LakeRootDataset, LakeTableDataset
 from cripto_platform.datasets.payments import (
     CompaniesDimensionDataset,
@@ -14,6 +16,8 @@ from cripto_platform.datasets.warehouse_schema import WarehouseSchemaDataset
 
 __all__ = [
     "AnnoyIndexDataset",
+    "AtomicParquetDataset",
+    "CommittedPartitionedDataset",
     "BytesDataset",
     "LakeRootDataset",
     "LakeTableDataset",

@@ -7,9 +7,12 @@ Paths may be local or ``s3://`` (fsspec/s3fs; the endpoint comes from ``AWS_ENDP
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import IO, Any
 
 import fsspec
 import pandas as pd
@@ -65,6 +68,52 @@ def write_partitioned(
         for source in fs.find(staging):
             fs.mv(source, root + source[len(staging):])
         fs.invalidate_cache()
+
+
+@contextmanager
+def atomic_write(
+    fs: fsspec.AbstractFileSystem, path: str, mode: str = "wb", **open_args: Any
+) -> Iterator[IO]:
+    """A file to write whose content appears at ``path`` only when the block ends without an error.
+
+    Locally the bytes go to a temporary name in the same folder (``.<name>.<hex>.tmp``: hidden, and not
+    ending in the file's suffix, so listings by suffix skip it), are flushed to disk and renamed over
+    ``path``: a reader sees the old file or the new one, and a writer killed half way leaves only the
+    temporary file. On object stores the write goes straight to ``path`` with fsspec's autocommit off:
+    the object appears only when the upload is committed (one PUT, or a completed multipart upload),
+    and an error discards it (aborting the multipart upload), so a failed or killed write leaves the
+    previous object. (With autocommit on, leaving the ``with`` block on an error still commits the
+    bytes written so far: that is the partial file this avoids.)
+    """
+    if _is_local(fs):
+        parent, name = os.path.split(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        temporary = os.path.join(parent, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            with open(temporary, mode) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.remove(temporary)
+            raise
+        return
+    handle = fs.open(path, mode, autocommit=False, **open_args)
+    try:
+        yield handle
+        handle.close()
+        handle.commit()
+    except BaseException:
+        try:
+            handle.discard()
+        finally:
+            handle.closed = True  # or closing it when collected would upload what was written
+        raise
+    finally:
+        fs.invalidate_cache(path)
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -216,7 +216,7 @@ def land_payments_batch(
     """The raw batch as one parquet partition under ``process_date=<date>/``, named by run."""
     if not landing_bucket.get("exists"):
         raise ValueError(f"landing bucket '{landing_bucket.get('bucket')}' does not exist")
-    return {f"process_date={window['process_date']}/payments_{run_metadata['run_id']}": raw}
+    return {landing_partition(window, run_metadata): raw}
 
 
 # ------------------------------------------------------------------ validation
@@ -464,3 +464,23 @@ def validate_payments_index(index: pd.DataFrame, window: dict[str, Any], params:
     for column in ("payment_at", "created_at", "updated_at"):
         typed[column] = pd.to_datetime(typed[column], utc=True)
     return typed
+
+
+# ------------------------------------------------------------------ landing marker
+
+
+def landing_partition(window: dict[str, Any], run_metadata: dict[str, str]) -> str:
+    """The run's landing partition id: ``process_date=<date>/payments_<run_id>``."""
+    return f"process_date={window['process_date']}/payments_{run_metadata['run_id']}"
+
+
+def mark_payments_landing_merged(
+    report: pd.DataFrame, window: dict[str, Any], run_metadata: dict[str, str]
+) -> dict[str, pd.DataFrame]:
+    """The run's merge report as the marker beside its landing file: that batch is in ``payments_l0``."""
+    if report.empty or (report["run_id"] != run_metadata["run_id"]).any():
+        raise ValueError(
+            f"dataset 'payments_merge_report' is not this run's ({run_metadata['run_id']}); "
+            "the landing file is left unmarked"
+        )
+    return {landing_partition(window, run_metadata): report}

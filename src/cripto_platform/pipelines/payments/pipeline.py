@@ -93,5 +93,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="payments_index",
                 name="validate_payments_index",
             ),
+            Node(
+                func=nodes.mark_payments_landing_merged,
+                inputs=["payments_merge_report", "payments_window", "run_metadata"],
+                outputs="payments_landing_merged",
+                name="mark_payments_landing_merged",
+            ),
         ]
     )
