@@ -86,23 +86,59 @@ def top_n_scores(history: sp.csr_matrix, similarity: sp.csr_matrix, n: int) -> t
     """Per client (row of ``history``): the ``n`` best unpaid companies and their scores.
 
     Returns ``(items, scores)`` of shape (clients, n); a slot with nothing to recommend holds item -1
-    and score 0. Scores are dense per client over companies only (clients x companies), never a
-    dense clients x clients matrix.
+    and score 0. Ties are broken by item position. The product stays sparse (its non-zeros are at
+    most each client's paid companies times ``neighbours``) and the top-n is one sort of those
+    non-zeros: nothing dense of size clients x companies is built.
     """
-    scores = (history @ similarity).toarray()
-    scores[history.nonzero()] = -np.inf  # already paid
-    scores[scores <= 0] = -np.inf
-    n = min(n, scores.shape[1])
+    n = max(0, min(n, similarity.shape[1]))
+    clients = history.shape[0]
+    items = np.full((clients, n), -1, dtype=np.int64)
+    best = np.zeros((clients, n), dtype=np.float64)
     if n == 0:
-        empty = np.empty((history.shape[0], 0))
-        return empty.astype(np.int64), empty
-    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    items = np.take_along_axis(part, order, axis=1)
-    best = np.take_along_axis(part_scores, order, axis=1)
-    missing = ~np.isfinite(best)
-    return np.where(missing, -1, items), np.where(missing, 0.0, best)
+        return items, best
+    scores = sp.csr_matrix(history @ similarity, dtype=np.float64)
+    paid = sp.csr_matrix(history != 0, dtype=np.float64)
+    scores = (scores - scores.multiply(paid)).tocoo()  # already paid: score exactly 0, dropped below
+    positive = scores.data > 0
+    rows, cols, values = scores.row[positive], scores.col[positive], scores.data[positive]
+    order = np.lexsort((cols, -values, rows))  # by client, then score descending, then item
+    rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+    keep = rank < n
+    items[rows[keep], rank[keep]] = cols[keep]
+    best[rows[keep], rank[keep]] = values[keep]
+    return items, best
+
+
+def fill_with_popular(items: np.ndarray, history: sp.csr_matrix, popular_items: np.ndarray,
+                      chunk_rows: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the empty (-1) trailing slots of ``items`` with the most popular items a client has not paid.
+
+    ``popular_items`` are item positions, most popular first. Returns the filled items and a mask of
+    the slots filled from popularity; rows are processed in chunks, so memory stays bounded.
+    """
+    items = items.copy()
+    filled = np.zeros(items.shape, dtype=bool)
+    n = items.shape[1]
+    missing = (items < 0).sum(axis=1)
+    needing = np.flatnonzero(missing)
+    if n == 0 or len(needing) == 0 or len(popular_items) == 0:
+        return items, filled
+    paid_per_row = np.diff(history.indptr)
+    candidates = np.asarray(popular_items, dtype=np.int64)[: n + int(paid_per_row[needing].max())]
+    for start in range(0, len(needing), chunk_rows):
+        rows = needing[start:start + chunk_rows]
+        taken = history[rows][:, candidates].toarray() != 0
+        taken |= (items[rows][:, :, None] == candidates[None, None, :]).any(axis=1)
+        available = ~taken
+        rank = np.cumsum(available, axis=1)
+        found = n - missing[rows]
+        pick = available & (rank <= missing[rows][:, None])
+        local_rows, cols = np.nonzero(pick)
+        slots = found[local_rows] + rank[local_rows, cols] - 1
+        items[rows[local_rows], slots] = candidates[cols]
+        filled[rows[local_rows], slots] = True
+    return items, filled
 
 
 def recommend_for_client(company_index: CompanyIndex, similarity: sp.csr_matrix, paid: pd.Series,
