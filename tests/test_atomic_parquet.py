@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.config import OmegaConfigLoader
@@ -29,8 +30,10 @@ CHILD = textwrap.dedent(
     import pandas as pd
     from kedro.io import DataCatalog
 
-    config, name, frame, partition = json.loads(sys.argv[1])
-    data = pd.DataFrame(frame)
+    from tests.test_atomic_parquet import _frame
+
+    config, name, n, offset, pad, partition = json.loads(sys.argv[1])
+    data = _frame(n, offset, pad)
     real_to_parquet = pd.DataFrame.to_parquet
 
     def half_then_block(self, path=None, *args, **kwargs):
@@ -66,10 +69,14 @@ def _payments_catalog_config(lake) -> dict:
     return config
 
 
-def _kill_mid_write(config: dict, name: str, data: pd.DataFrame, partition: str | None = None) -> None:
-    payload = json.dumps([config, name, data.to_dict(orient="list"), partition])
+def _kill_mid_write(
+    config: dict, name: str, n: int, offset: int = 0, pad: int = 0, partition: str | None = None
+) -> None:
+    """Save ``_frame(n, offset, pad)`` to ``name`` in a child process and SIGKILL it half way."""
+    payload = json.dumps([config, name, n, offset, pad, partition])
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, payload], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", CHILD, payload],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
     )
     try:
         line = child.stdout.readline()
@@ -82,8 +89,13 @@ def _kill_mid_write(config: dict, name: str, data: pd.DataFrame, partition: str 
             child.wait()
 
 
-def _frame(n: int, offset: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({"payment_id": range(offset, offset + n), "status": ["paid"] * n})
+def _frame(n: int, offset: int = 0, pad: int = 0) -> pd.DataFrame:
+    """``n`` payments from id ``offset``; ``pad`` > 0 adds that many random hex characters per row."""
+    frame = pd.DataFrame({"payment_id": range(offset, offset + n), "status": ["paid"] * n})
+    if pad:
+        rng = np.random.default_rng(offset)
+        frame["note"] = [rng.bytes(pad // 2).hex() for _ in range(n)]
+    return frame
 
 
 def test_index_killed_mid_write_keeps_the_previous_file(tmp_path):
@@ -91,7 +103,7 @@ def test_index_killed_mid_write_keeps_the_previous_file(tmp_path):
     previous = _frame(1000)
     DataCatalog.from_config(config).save("payments_index", previous)
 
-    _kill_mid_write(config, "payments_index", _frame(5000, offset=10_000))
+    _kill_mid_write(config, "payments_index", 5000, offset=10_000)
 
     pd.testing.assert_frame_equal(DataCatalog.from_config(config).load("payments_index"), previous)
     folder = tmp_path / "04_feature"
@@ -111,9 +123,9 @@ def test_landing_killed_mid_write_shows_no_partial_file(tmp_path):
     _mark_merged(catalog, "process_date=2026-03-01/payments_run1")
 
     # a new run's file, killed half written
-    _kill_mid_write(config, "payments_landing", _frame(4000, 500), "process_date=2026-03-02/payments_run2")
+    _kill_mid_write(config, "payments_landing", 4000, 500, partition="process_date=2026-03-02/payments_run2")
     # and a rewrite of the merged run's file, killed half written
-    _kill_mid_write(config, "payments_landing", _frame(4000, 500), "process_date=2026-03-01/payments_run1")
+    _kill_mid_write(config, "payments_landing", 4000, 500, partition="process_date=2026-03-01/payments_run1")
 
     partitions = DataCatalog.from_config(config).load("payments_landing")
     assert list(partitions) == ["process_date=2026-03-01/payments_run1"]
@@ -131,6 +143,19 @@ def test_index_round_trips_on_s3(tmp_path, s3_bucket):
 
     keys = [item["Key"] for item in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"]]
     assert keys == ["04_feature/payments_index.parquet"]
+
+
+@pytest.mark.integration
+def test_index_on_s3_killed_mid_upload_keeps_the_previous_object(tmp_path, s3_bucket):
+    config = _payments_catalog_config(f"s3://{s3_bucket}")
+    previous = _frame(1000)
+    DataCatalog.from_config(config).save("payments_index", previous)
+
+    # ~15 MB in 5 MB blocks (s3fs' smallest): a multipart upload is under way when the child is killed
+    config["payments_index"]["fs_args"] = {"default_block_size": 5 * 2**20}
+    _kill_mid_write(config, "payments_index", 8000, offset=10_000, pad=2000)
+
+    pd.testing.assert_frame_equal(DataCatalog.from_config(config).load("payments_index"), previous)
 
 
 @pytest.mark.integration
