@@ -230,7 +230,7 @@ def test_no_index_is_503_naming_the_pipeline_until_one_is_written(project):
 
     assert response.status_code == 503
     assert "kedro run --pipeline recommendation" in response.json()["detail"]
-    assert "company_index" in response.json()["detail"]
+    assert "company_index" in response.json()["detail"] and "environment 'local'" in response.json()["detail"]
     assert health == {"status": "no_index", "index_version": None, "building": False}
     assert later.status_code == 200 and later.json()["index_version"] == V1
 

@@ -125,7 +125,9 @@ class RecommendationService:
         """Load ``company_index`` through the catalog: ``version``, or the latest one."""
         catalog = context.catalog
         dataset = catalog.get(INDEX_DATASET)
-        where = f"environment '{context.env}'"
+        loader = context.config_loader
+        env = context.env or getattr(loader, "default_run_env", None) or loader.base_env
+        where = f"environment '{env}'"
         if dataset is None:
             raise NoIndexError(f"no company index: the catalog ({where}) has no '{INDEX_DATASET}' entry; "
                                f"it is written by `{BUILD_COMMAND}`")
@@ -134,7 +136,7 @@ class RecommendationService:
         except VersionNotFoundError:
             raise NoIndexError(f"no company index yet in '{INDEX_DATASET}' ({where}): run `{BUILD_COMMAND}` "
                                "or POST /create_index") from None
-        neighbours = _neighbours(read_config(context, "parameters"), context.env)
+        neighbours = _neighbours(read_config(context, "parameters"), env)
         try:
             index = catalog.load(INDEX_DATASET, version=version)
         except DatasetError as error:
