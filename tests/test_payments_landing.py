@@ -68,14 +68,14 @@ def test_a_run_that_fails_at_the_merge_leaves_its_landing_file_out_of_loads(
 
         patch.setattr(PaymentsSCD2Dataset, "save", lost)
         with pytest.raises(DatasetError, match="warehouse connection lost"):
-            run_kedro(kedro_project, "payments", {**SMALL, "payments.process_time": T1})
+            run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1})
     failed = sorted((kedro_project / LANDING).rglob("*.parquet"))
     assert len(failed) == 1  # landed, complete, but not merged
     assert not list((kedro_project / LANDING).rglob("*.merged"))
     with pytest.raises(DatasetError, match="no committed partitions"):
         _project_catalog(kedro_project).load("payments_landing")
 
-    run_kedro(kedro_project, "payments", {**SMALL, "payments.process_time": T2})
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T2})
     loaded = _project_catalog(kedro_project).load("payments_landing")
     merged = [path for path in (kedro_project / LANDING).rglob("*.parquet") if path != failed[0]]
     assert len(merged) == 1

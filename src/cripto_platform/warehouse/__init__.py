@@ -3,6 +3,7 @@
 from cripto_platform.warehouse.connection import (
     ENV_PGDATA,
     ENV_URL,
+    WarehouseConnectionLost,
     WarehouseUnavailableError,
     check_connection,
     get_engine,
@@ -15,6 +16,7 @@ from cripto_platform.warehouse.loading import copy_dataframe, create_table_for, 
 __all__ = [
     "ENV_PGDATA",
     "ENV_URL",
+    "WarehouseConnectionLost",
     "WarehouseUnavailableError",
     "check_connection",
     "copy_dataframe",

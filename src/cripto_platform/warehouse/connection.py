@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg2
 import sqlalchemy as sa
+from kedro.io import DatasetError
 from sqlalchemy.engine import Engine, make_url
 
 ENV_URL = "CRIPTO_WAREHOUSE_URL"
@@ -32,6 +34,11 @@ _engines: dict[str, Engine] = {}
 
 class WarehouseUnavailableError(RuntimeError):
     """The configured warehouse cannot be reached."""
+
+
+class WarehouseConnectionLost(DatasetError):
+    """The connection to the warehouse dropped inside a transaction (server stopped, backend terminated,
+    network gone); the server rolls such a transaction back, so nothing of it was committed."""
 
 
 def embedded_pgdata() -> Path:
@@ -66,8 +73,6 @@ def _embedded_url() -> str:
 def _apply_embedded_settings(url: str) -> bool:
     """ALTER SYSTEM the ``EMBEDDED_SERVER_SETTINGS`` not set by ALTER SYSTEM yet (PostgreSQL's or
     initdb's defaults); True if a restart is due."""
-    import psycopg2
-
     connection = psycopg2.connect(url)
     try:
         connection.autocommit = True
@@ -125,6 +130,15 @@ def _describe_host(url: str) -> str:
     return f"{host}:{parsed.port or 5432}/{parsed.database or ''}"
 
 
+def _describe_server(url: str) -> str:
+    """``host:port``, or the socket directory (the embedded server), without credentials."""
+    parsed = make_url(url)
+    host = parsed.host or parsed.query.get("host") or "localhost"
+    if isinstance(host, tuple):  # several host= in the query string
+        host = host[0]
+    return f"{host} (socket)" if host.startswith("/") else f"{host}:{parsed.port or 5432}"
+
+
 def get_engine(url: str | None = None) -> Engine:
     """A pooled SQLAlchemy engine for the resolved warehouse URL."""
     resolved = resolve_url(url)
@@ -143,18 +157,62 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 @contextmanager
-def transaction(url: str | None = None) -> Iterator:
-    """A psycopg2 cursor inside one transaction: committed on success, rolled back on any error."""
-    raw = get_engine(url).raw_connection()
+def transaction(url: str | None = None, what: str = "a transaction") -> Iterator:
+    """A psycopg2 cursor inside one transaction: committed on success, rolled back on any error.
+
+    When the connection drops (the server stopped, the backend was terminated), psycopg2's error
+    (``OperationalError``, or ``InterfaceError: connection already closed`` from a later statement, and
+    the same again from the rollback) becomes one ``WarehouseConnectionLost`` naming the server and
+    ``what``, raised from None: nothing was committed, as the server rolls back a transaction whose
+    connection is gone. A drop during the COMMIT itself says the outcome is unknown, which is the truth.
+    """
+    engine = get_engine(url)
+    raw = engine.raw_connection()
+    committing = False
     try:
         with raw.cursor() as cursor:
             yield cursor
+        committing = True
         raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
+    except BaseException as error:
+        lost = _connection_closed(raw)
+        if not lost:
+            try:
+                raw.rollback()
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                lost = _connection_closed(raw)
+                if not lost:
+                    raise
+        if not lost:
+            raise
+        raw.invalidate()  # the pool drops it rather than resetting a dead connection (and logging that)
+        if not _caused_by_database(error):
+            raise  # another error came first and the connection dropped after it: report that error
+        where = _describe_server(engine.url.render_as_string(hide_password=True))
+        if committing:
+            message = f"connection lost while committing {what}; whether it was committed is unknown"
+        else:
+            message = f"connection lost during {what}; nothing was committed"
+        raise WarehouseConnectionLost(f"warehouse at {where}: {message}") from None
     finally:
         raw.close()
+
+
+def _connection_closed(raw) -> bool:
+    """Whether psycopg2 found the connection under the pooled ``raw`` closed or broken."""
+    connection = raw.dbapi_connection
+    return connection is None or bool(getattr(connection, "closed", 0))
+
+
+def _caused_by_database(error: BaseException | None) -> bool:
+    """Whether ``error``, or an exception it was raised from or while handling, is psycopg2's."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, psycopg2.Error):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def check_connection(url: str | None = None) -> None:
