@@ -26,7 +26,7 @@ def _run_counts(engine):
 
 def test_clustering_runs_keep_history_and_publish(kedro_project, warehouse_engine):
     with warehouse_engine.begin() as connection:
-        connection.execute(sa.text("drop table if exists reservation_clusters"))
+        connection.execute(sa.text("drop table if exists reservation_clusters cascade"))  # and its view
     run_kedro(kedro_project, "clustering", SMALL)
     first_runs = _run_counts(warehouse_engine)
     assert len(first_runs) == 1
@@ -66,3 +66,18 @@ def test_empty_source_fails_clearly_and_overwrites_nothing(kedro_project, wareho
     assert _versions(kedro_project, "data/06_models/clustering_model.pkl") == models_before
     assert _run_counts(warehouse_engine) == counts_before
 
+
+def test_latest_view_has_each_reservation_once_from_the_latest_run(kedro_project, warehouse_engine):
+    with warehouse_engine.begin() as connection:
+        connection.execute(sa.text("drop table if exists reservation_clusters cascade"))
+    run_kedro(kedro_project, "clustering", SMALL)
+    (first_run_id, per_run), = _run_counts(warehouse_engine).items()
+    run_kedro(kedro_project, "clustering", SMALL)
+    latest_run_id = (set(_run_counts(warehouse_engine)) - {first_run_id}).pop()
+
+    table = pd.read_sql("select * from reservation_clusters", warehouse_engine)
+    assert len(table) == 2 * per_run  # every run's rows, by design: each reservation twice
+    latest = pd.read_sql("select * from reservation_clusters_latest", warehouse_engine)
+    assert len(latest) == per_run and latest["reservation_id"].is_unique
+    assert set(latest["run_id"]) == {latest_run_id}
+    assert list(latest.columns) == list(table.columns)

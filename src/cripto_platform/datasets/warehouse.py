@@ -74,6 +74,19 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
       - ``append``: rows are added;
       - ``replace_runs``: rows whose ``run_column`` values appear in the saved data are
         replaced, so rerunning a run replaces its own rows and keeps every other run's.
+
+    ``views``: ``warehouse/sql`` files that (re)create views over the table, run after the rows in
+    the same transaction, so a view is never out of step with the table (with ``replace`` the table
+    is dropped with its views, which these files create again).
+
+    Example::
+
+        reservation_clusters:
+          type: cripto_platform.datasets.WarehouseTableDataset
+          table: reservation_clusters
+          write_mode: replace_runs
+          views: [reservation_clusters_latest.sql]
+          credentials: warehouse
     """
 
     def __init__(
@@ -82,6 +95,7 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
         table: str,
         write_mode: WriteMode = "replace",
         run_column: str = "run_id",
+        views: list[str] | None = None,
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
@@ -92,6 +106,7 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
         self._table = table
         self._write_mode = write_mode
         self._run_column = run_column
+        self._views = list(views or [])
         self.metadata = metadata
         self._init_connection(credentials)
 
@@ -108,7 +123,8 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
         try:
             with transaction(self.warehouse_url_config) as cursor:
                 if self._write_mode == "replace":
-                    cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+                    drop = "DROP TABLE IF EXISTS {} CASCADE" if self._views else "DROP TABLE IF EXISTS {}"
+                    cursor.execute(sql.SQL(drop).format(table))
                 create_table_for(cursor, self._table, data)
                 if self._write_mode == "replace_runs":
                     cursor.execute(
@@ -118,6 +134,8 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
                         (data[self._run_column].dropna().astype(str).unique().tolist(),),
                     )
                 copy_dataframe(cursor, self._table, data)
+                for view in self._views:
+                    cursor.execute(load_sql(view))
         except Exception as error:
             raise DatasetError(f"saving table '{self._table}' failed: {error}".strip()) from error
 
@@ -126,4 +144,4 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
             return self.engine.dialect.has_table(connection, self._table)
 
     def _describe(self) -> dict[str, Any]:
-        return {"table": self._table, "write_mode": self._write_mode}
+        return {"table": self._table, "write_mode": self._write_mode, "views": self._views}
