@@ -105,21 +105,3 @@ def test_cloud_env_writes_the_index_and_reports_to_the_s3_bucket(kedro_project, 
     assert not (kedro_project / "data/06_models").exists()
     index = AnnoyIndexDataset(filepath=f"s3://{s3_bucket}/06_models/company_index", version=Version(None, None)).load()
     assert len(index.company_codes) > 0 and len(_warehouse_rows(clean_tables)) > 0
-
-
-def test_notebook_runs_on_the_catalog(kedro_project, clean_tables):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from tests.conftest import PROJECT_ROOT
-
-    run_kedro(kedro_project, "payments", SMALL)
-    run_kedro(kedro_project, "recommendation")
-    cells = json.loads((PROJECT_ROOT / "notebooks/recommendation.ipynb").read_text())["cells"]
-    shell = InteractiveShell.instance()
-    try:
-        for source in ("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"):
-            result = shell.run_cell(source, store_history=False)
-            assert result.success, f"cell failed:\n{source}\n{result.error_in_exec or result.error_before_exec}"
-        assert len(shell.user_ns["latest"]) == 20
-    finally:
-        InteractiveShell.clear_instance()
