@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from copy import deepcopy
 from typing import IO, Any
 
 import fsspec
@@ -20,7 +22,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from fsspec.core import url_to_fs
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets.partitions import PartitionedDataset
 from pyarrow.fs import FSSpecHandler, LocalFileSystem, PyFileSystem
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent writers of one path are not serialised
+    fcntl = None
 
 VERSION_PATTERN = re.compile(r"^\d{8}$")
 
@@ -44,30 +52,69 @@ def write_partitioned(
     """
     table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
     fs, root = (fs, path) if fs is not None else url_to_fs(path)
-    staging = f"{root.rstrip('/')}.staging-{uuid.uuid4().hex[:12]}"
+    root = root.rstrip("/")
+    staging = _staging_name(root)
     fs.makedirs(staging, exist_ok=True)
     try:
         _write_dataset(table, staging, partition_cols, compression, fs)
     except BaseException:
-        try:
-            fs.rm(staging, recursive=True)
-        except FileNotFoundError:  # nothing was written (object stores have no empty folders)
-            pass
+        _remove_staging(fs, staging)
         raise
+    swap_in(fs, staging, root)
+
+
+def _staging_name(root: str) -> str:
+    return f"{root}.staging-{uuid.uuid4().hex[:12]}"
+
+
+def _remove_staging(fs: fsspec.AbstractFileSystem, staging: str) -> None:
+    try:
+        fs.rm(staging, recursive=True)
+    except FileNotFoundError:  # nothing was written (object stores have no empty folders)
+        pass
+
+
+@contextmanager
+def path_lock(fs: fsspec.AbstractFileSystem, root: str) -> Iterator[None]:
+    """Serialise writers of ``root``: locally an exclusive ``flock`` on its parent folder, held while swapping.
+
+    The lock is on the folder itself (no lock file is left beside the data); it is released when the
+    descriptor closes, also when the process dies. Object stores get no lock (see ``swap_in``).
+    """
+    if not _is_local(fs) or fcntl is None:
+        yield
+        return
+    parent = os.path.dirname(root) or "."
+    os.makedirs(parent, exist_ok=True)
+    descriptor = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def swap_in(fs: fsspec.AbstractFileSystem, staging: str, root: str) -> None:
+    """Replace the folder ``root`` by the complete folder ``staging`` (which is consumed).
+
+    Locally: two renames under ``path_lock``, so the previous content stays complete on disk until the
+    new one is in place and two writers of one path end with one complete version (the last swap wins),
+    never one folder moved inside the other. Object stores have no folders to rename: the objects under
+    the prefix are replaced (concurrent writers of one prefix there are not serialised).
+    """
     if _is_local(fs):
-        # Two renames: the previous content stays complete on disk until the new one is in place.
         previous = f"{staging}.previous"
-        if fs.exists(root):
-            fs.mv(root, previous, recursive=True)
-        fs.mv(staging, root, recursive=True)
-        if fs.exists(previous):
-            fs.rm(previous, recursive=True)
-    else:  # object stores have no folders to rename: replace the objects under the prefix
-        if fs.exists(root):
-            fs.rm(root, recursive=True)
-        for source in fs.find(staging):
-            fs.mv(source, root + source[len(staging):])
-        fs.invalidate_cache()
+        with path_lock(fs, root):
+            if os.path.exists(root):
+                os.rename(root, previous)
+            os.rename(staging, root)
+        shutil.rmtree(previous, ignore_errors=True)
+        return
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+    for source in fs.find(staging):
+        fs.mv(source, root + source[len(staging):])
+    fs.invalidate_cache()
 
 
 @contextmanager
@@ -228,6 +275,42 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": self._path, "table": self._table, "partition_cols": self._partition_cols}
+
+
+class RawVersionsDataset(PartitionedDataset):
+    """The raw zone: a ``PartitionedDataset`` whose save replaces each version folder as a whole.
+
+    Partition ids hold a ``yyyymmdd`` folder (``{version}/{file}`` or ``{dataset}/{version}/{file}``).
+    Saving writes every file of a version to a staging folder beside it and swaps it in
+    (``swap_in``), so rewriting a version drops files the source no longer has, a failed save keeps
+    the previous folder, and other versions are not touched. Loading is ``PartitionedDataset``'s.
+    """
+
+    def save(self, data: dict[str, Any]) -> None:
+        folders: dict[str, dict[str, Any]] = {}
+        for partition, value in data.items():
+            parts = partition.strip("/").split("/")
+            cut = next((i for i, part in enumerate(parts[:-1]) if VERSION_PATTERN.match(part)), None)
+            if cut is None:
+                raise DatasetError(f"raw partition '{partition}' has no yyyymmdd version folder above the file")
+            folders.setdefault("/".join(parts[: cut + 1]), {})["/".join(parts[cut + 1 :])] = value
+        fs = self._filesystem
+        base = fs._strip_protocol(self._normalized_path).rstrip(self._sep)
+        for folder, files in sorted(folders.items()):
+            root = f"{base}/{folder}"
+            staging = _staging_name(root)
+            try:
+                for name, value in sorted(files.items()):
+                    kwargs = deepcopy(self._dataset_config)
+                    kwargs[self._filepath_arg] = self._join_protocol(f"{staging}/{name}{self._filename_suffix}")
+                    if callable(value) and self._save_lazily:
+                        value = value()
+                    self._dataset_type(**kwargs).save(value)
+            except BaseException:
+                _remove_staging(fs, staging)
+                raise
+            swap_in(fs, staging, root)
+        self._invalidate_caches()
 
 
 class BytesDataset(AbstractDataset[bytes, bytes]):
