@@ -50,7 +50,8 @@ def write_partitioned(
     The files are written to a staging folder beside ``path`` first and swapped in only once complete,
     so a failed write leaves the previous content of ``path`` as it was.
     """
-    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    # A RecordBatchReader is written as it is read (streamed), never materialised.
+    table = data if isinstance(data, (pa.Table, pa.RecordBatchReader)) else pa.Table.from_pandas(data, preserve_index=False)
     fs, root = (fs, path) if fs is not None else url_to_fs(path)
     root = root.rstrip("/")
     staging = _staging_name(root)
@@ -189,7 +190,9 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
 
     ``save({"20261126": frame})`` writes that version (a dict, as ``PartitionedDataset`` takes, so the
     node decides the version). ``load()`` returns the newest version, or ``load_version`` when set;
-    with ``missing_ok`` and no version yet it returns an empty frame.
+    with ``missing_ok`` and no version yet it returns an empty frame. With ``all_versions`` it returns
+    ``{version: load function}`` for every version instead (as ``PartitionedDataset`` does), so a node
+    can pick the version it needs (e.g. the newest one up to the run's version).
 
     Example::
 
@@ -209,11 +212,13 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
         compression: str = "zstd",
         load_version: str | None = None,
         missing_ok: bool = False,
+        all_versions: bool = False,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._path = path.rstrip("/")
         self._table = table
+        self._all_versions = all_versions
         self._partition_cols = list(partition_cols or [])
         self._compression = compression
         self._load_version = str(load_version) if load_version else None
@@ -236,8 +241,10 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
     def table_path(self, version: str) -> str:
         return f"{self._root}/{version}/{self._table}"
 
-    def load(self) -> pd.DataFrame:
+    def load(self) -> pd.DataFrame | dict[str, Any]:
         versions = self.versions()
+        if self._all_versions:
+            return {version: (lambda version=version: self._load_version_frame(version)) for version in versions}
         version = self._load_version or (versions[-1] if versions else None)
         if version is None or version not in versions:
             if self._missing_ok and self._load_version is None:
@@ -246,6 +253,9 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
                 f"table '{self._table}': no version {version or ''} under '{self._path}' "
                 f"(available: {versions or 'none'})"
             )
+        return self._load_version_frame(version)
+
+    def _load_version_frame(self, version: str) -> pd.DataFrame:
         dataset = ds.dataset(
             self.table_path(version),
             filesystem=_arrow_fs(self._fs),

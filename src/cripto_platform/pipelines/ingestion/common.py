@@ -1,9 +1,10 @@
-"""Nodes shared by every ingestion source: the version being written and the lake root check."""
+"""Nodes shared by every ingestion source: the version being written, its frames, and the lake root check."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -23,6 +24,30 @@ def resolve_version(version: Any, run_metadata: dict[str, str]) -> str:
             raise ValueError(f"parameter ingestion.version must be a yyyymmdd date, got '{version}'")
         return text
     return pd.Timestamp(run_metadata["started_at"]).tz_convert("UTC").strftime("%Y%m%d")
+
+
+def of_version(tables: pd.DataFrame | dict[str, pd.DataFrame], version: str) -> pd.DataFrame:
+    """The frame of ``version`` from a ``{version: frame}`` node output (a frame is returned as is)."""
+    if not isinstance(tables, dict):
+        return tables
+    if str(version) not in tables:
+        raise KeyError(f"no frame for version {version} in this run's output (have {sorted(tables)})")
+    return tables[str(version)]
+
+
+def store_versions(*tables: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The ``{version: frame}`` outputs of this run, unchanged, for the lake datasets to write."""
+    return tables
+
+
+def newest_up_to(versions: dict[str, Callable[[], pd.DataFrame]], version: str) -> pd.DataFrame:
+    """The newest stored version not after ``version`` (empty when there is none): what a run of ``version`` builds on."""
+    earlier = sorted(v for v in versions if v <= str(version))
+    if not earlier:
+        logger.info("no stored version up to %s (have %s)", version, sorted(versions) or "none")
+        return pd.DataFrame()
+    logger.info("building on stored version %s (run version %s)", earlier[-1], version)
+    return versions[earlier[-1]]()
 
 
 def check_lake_root(lake: dict[str, Any]) -> dict[str, Any]:

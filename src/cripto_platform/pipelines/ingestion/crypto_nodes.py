@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cripto_platform.pipelines.ingestion.common import of_version
 from cripto_platform.sources.exchange import (
     DAY_MS,
     GeneratedExchange,
@@ -150,8 +151,9 @@ def build_silver(
     return {version: silver[SILVER_COLUMNS]}
 
 
-def detect_gaps(silver: pd.DataFrame) -> pd.DataFrame:
-    """One row per run of missing daily candles between two present ones, per symbol."""
+def detect_gaps(silver: pd.DataFrame | dict[str, pd.DataFrame], version: str | None = None) -> pd.DataFrame:
+    """One row per run of missing daily candles between two present ones, per symbol (silver of ``version``)."""
+    silver = of_version(silver, version)
     candles = silver[["symbol", "date"]].assign(symbol=silver["symbol"].astype(str), date=pd.to_datetime(silver["date"]))
     candles = candles.sort_values(["symbol", "date"])
     previous = candles.groupby("symbol")["date"].shift()
@@ -176,12 +178,15 @@ def detect_gaps(silver: pd.DataFrame) -> pd.DataFrame:
     return report
 
 
-def build_daily_features(silver: pd.DataFrame, params: dict[str, Any], version: str) -> dict[str, pd.DataFrame]:
+def build_daily_features(
+    silver: pd.DataFrame | dict[str, pd.DataFrame], params: dict[str, Any], version: str
+) -> dict[str, pd.DataFrame]:
     """Gold: per symbol and day, returns, log returns, rolling volatility, moving averages, volume z-score, target.
 
     Candles are placed on a full daily calendar first, so a return after a gap is missing rather
     than spanning several days; rows for the missing days themselves are not kept.
     """
+    silver = of_version(silver, version)
     frame = silver[["symbol", "date", "close", "volume"]].assign(
         symbol=silver["symbol"].astype(str), date=pd.to_datetime(silver["date"])
     )

@@ -53,8 +53,14 @@ def _crypto() -> Pipeline:
     return Pipeline(
         [
             Node(
+                func=common.newest_up_to,
+                inputs=["crypto_candles_silver_previous", "ingestion_version"],
+                outputs="crypto_candles_silver_before",
+                name="select_previous_crypto_silver",
+            ),
+            Node(
                 func=crypto_nodes.plan_fetch,
-                inputs=["crypto_candles_silver_previous", "params:ingestion.crypto", "ingestion_version", "lake_checked"],
+                inputs=["crypto_candles_silver_before", "params:ingestion.crypto", "ingestion_version", "lake_checked"],
                 outputs="crypto_fetch_plan",
                 name="plan_crypto_fetch",
             ),
@@ -66,19 +72,25 @@ def _crypto() -> Pipeline:
             ),
             Node(
                 func=crypto_nodes.build_silver,
-                inputs=["crypto_klines_bronze", "crypto_fetched_keys", "crypto_candles_silver_previous", "ingestion_version"],
-                outputs="crypto_candles_silver",
+                inputs=["crypto_klines_bronze", "crypto_fetched_keys", "crypto_candles_silver_before", "ingestion_version"],
+                outputs="crypto_candles_silver_run",
                 name="build_crypto_silver",
             ),
             Node(
+                func=common.store_versions,
+                inputs=["crypto_candles_silver_run"],
+                outputs=["crypto_candles_silver"],
+                name="store_crypto_silver",
+            ),
+            Node(
                 func=crypto_nodes.detect_gaps,
-                inputs="crypto_candles_silver",
+                inputs=["crypto_candles_silver_run", "ingestion_version"],
                 outputs="crypto_gaps_report",
                 name="detect_crypto_gaps",
             ),
             Node(
                 func=crypto_nodes.build_daily_features,
-                inputs=["crypto_candles_silver", "params:ingestion.crypto.features", "ingestion_version"],
+                inputs=["crypto_candles_silver_run", "params:ingestion.crypto.features", "ingestion_version"],
                 outputs="crypto_daily_features",
                 name="build_crypto_daily_features",
             ),
@@ -87,6 +99,9 @@ def _crypto() -> Pipeline:
 
 
 def _sales() -> Pipeline:
+    # process_sales hands this run's tables ({version: frame}) to the lake, the warehouse and the
+    # features in memory, so every step uses the version the run writes, whatever else is on disk.
+    tables = ["sales_zones_run", "sales_products_run", "sales_points_of_sale_run", "sales_facts_run"]
     return Pipeline(
         [
             Node(
@@ -98,18 +113,24 @@ def _sales() -> Pipeline:
             Node(
                 func=sales_nodes.process_sales,
                 inputs=["sales_raw", "ingestion_version", "params:ingestion.sales"],
-                outputs=["sales_zones", "sales_products", "sales_points_of_sale", "sales_facts", "sales_quarantine"],
+                outputs=[*tables, "sales_quarantine"],
                 name="process_sales",
             ),
             Node(
+                func=common.store_versions,
+                inputs=tables,
+                outputs=["sales_zones", "sales_products", "sales_points_of_sale", "sales_facts"],
+                name="store_sales_tables",
+            ),
+            Node(
                 func=sales_nodes.build_sales_warehouse,
-                inputs=["sales_zones", "sales_products", "sales_points_of_sale", "sales_facts"],
+                inputs=[*tables, "ingestion_version"],
                 outputs="sales_warehouse",
                 name="load_sales_warehouse",
             ),
             Node(
                 func=sales_nodes.build_monthly_sales_features,
-                inputs=["sales_facts", "sales_points_of_sale", "sales_products", "ingestion_version"],
+                inputs=["sales_facts_run", "sales_points_of_sale_run", "sales_products_run", "ingestion_version"],
                 outputs="sales_monthly_features",
                 name="build_monthly_sales_features",
             ),

@@ -11,7 +11,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 
-from cripto_platform.pipelines.ingestion.common import log_quarantine
+from cripto_platform.pipelines.ingestion.common import log_quarantine, of_version
 from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     check_schema,
@@ -130,9 +130,11 @@ def process_sales(
 
 
 def build_sales_warehouse(
-    zones: pd.DataFrame, products: pd.DataFrame, points: pd.DataFrame, sales: pd.DataFrame
+    zones: pd.DataFrame | dict, products: pd.DataFrame | dict, points: pd.DataFrame | dict, sales: pd.DataFrame | dict,
+    version: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The four warehouse tables, columns in DDL order (``warehouse/sql/sales_schema.sql``)."""
+    """The four warehouse tables of ``version``, columns in DDL order (``warehouse/sql/sales_schema.sql``)."""
+    zones, products, points, sales = (of_version(t, version) for t in (zones, products, points, sales))
     frames = {
         "zone_catalog": zones,
         "product_catalog": products,
@@ -146,6 +148,7 @@ def build_monthly_sales_features(
     sales: pd.DataFrame, points: pd.DataFrame, products: pd.DataFrame, version: str
 ) -> dict[str, pd.DataFrame]:
     """Per product, point of sale and month: units, revenue, price, lags, 3-month mean, next-month target."""
+    sales, points, products = (of_version(t, version) for t in (sales, points, products))
     frame = sales.assign(mes=pd.to_datetime(sales["fecha"]).dt.to_period("M").dt.to_timestamp())
     monthly = (
         frame.groupby(["id_producto", "id_punto_venta", "mes"], observed=True)
