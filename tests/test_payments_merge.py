@@ -466,8 +466,10 @@ def test_existing_warehouse_gets_the_covering_index_and_loses_the_old_one(wareho
         indexes = dict(cursor.fetchall())
         for name in (table, f"{table}_wm", f"{table}_log"):
             cursor.execute(f'DROP TABLE "{name}"')
-    assert list(indexes) == [f"{table}_current_key_hash"]
+    assert sorted(indexes) == [f"{table}_client_current", f"{table}_current_key_hash"]
     assert "INCLUDE (row_hash) WHERE is_current" in indexes[f"{table}_current_key_hash"]
+    # The recommendation service's per-client history index (partial: current versions only).
+    assert "(external_client_id) INCLUDE (company_code) WHERE is_current" in indexes[f"{table}_client_current"]
 
 
 # ------------------------------------------------------------------ late and concurrent batches (issue 9)

@@ -1,19 +1,26 @@
 """The company recommender shared by the batch pipeline and the HTTP service.
 
-One Annoy index over the company vectors (angular metric, so scores are cosine similarities), and
-one scoring rule used everywhere: a client's score for a company is the sum, over the companies the
-client already pays, of (payments to that company) x (cosine similarity of the two companies),
-counting only each paid company's ``neighbours`` nearest companies in the index. Companies the
-client already pays are never recommended. A client with no usable history gets the most popular
-companies, marked ``popular``.
+One Annoy index over the company vectors (angular metric, so similarities are cosines), and one
+scoring rule used everywhere: a client's score for a company ``c`` is
+
+    (sum over the companies p the client already pays of payments(p) x cosine(p, c)) x popularity(c) ** alpha
+
+counting only each paid company's ``neighbours`` nearest companies in the index; ``popularity`` is
+the number of distinct paying clients (the index's fallback ranking) and ``alpha`` is
+``recommendation.index.popularity_alpha`` (0: the plain similarity sum). Cosine similarity divides
+popularity out, while the companies a client adds are drawn roughly in proportion to (affinity) x
+(popularity): the prior puts the second factor back. Companies the client already pays are never
+recommended. A client with no usable history gets the most popular companies, marked ``popular``.
 
 Scoring many clients is one sparse product: (clients x companies history) @ (companies x companies
-neighbour similarities), then a top-n per row; the service scores one client with the same code.
+scoring matrix: neighbour similarities times the target's prior, ``scoring_matrix``), then a top-n
+per row; the service scores one client with the same matrix and the same code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -21,6 +28,20 @@ import scipy.sparse as sp
 from annoy import AnnoyIndex
 
 METRIC = "angular"
+# ``search_k`` None: this many nodes inspected per indexed item, and at least AUTO_SEARCH_K_MIN. Annoy's
+# recall depends on the share of the items a query looks at, so a fixed search_k that is plenty at 300
+# companies (recall@10 1.0 with 3000) is too few at 5,000 (0.83); 4 x items measured recall@10 >= 0.99
+# at 5,000 (benchmarks/README.md), and below 750 companies the floor (the former fixed 3000) applies.
+AUTO_SEARCH_K_PER_ITEM = 4
+AUTO_SEARCH_K_MIN = 3000
+
+
+def resolve_search_k(search_k: int | None, n_items: int) -> int:
+    """The search_k an index uses: ``search_k`` as given (-1: Annoy's default, n_trees x neighbours
+    asked), or with None ``max(AUTO_SEARCH_K_PER_ITEM x n_items, AUTO_SEARCH_K_MIN)``."""
+    if search_k is not None:
+        return int(search_k)
+    return int(max(AUTO_SEARCH_K_PER_ITEM * n_items, AUTO_SEARCH_K_MIN))
 
 
 @dataclass(frozen=True)
@@ -36,9 +57,17 @@ class CompanyIndex:
     popularity: pd.DataFrame = field(repr=False)
     metric: str = METRIC
 
-    @property
+    @cached_property
     def positions(self) -> dict[str, int]:
+        """company_code -> item (computed once per loaded index, not per request)."""
         return {code: i for i, code in enumerate(self.company_codes)}
+
+    @cached_property
+    def popular_codes(self) -> tuple[str, ...]:
+        """The fallback ranking's company codes, most popular first."""
+        if "company_code" not in self.popularity:
+            return ()
+        return tuple(self.popularity["company_code"].astype(str))
 
     def neighbours(self, item: int, n: int) -> tuple[list[int], np.ndarray]:
         """The ``n`` nearest items of ``item`` (itself excluded) and their cosine similarities."""
@@ -50,8 +79,12 @@ class CompanyIndex:
 
 
 def build_company_index(vectors: np.ndarray, company_codes: list[str], popularity: pd.DataFrame, *,
-                        n_trees: int, search_k: int, seed: int) -> CompanyIndex:
-    """Build the index: fixed seed and one build thread, so the same vectors give the same bytes."""
+                        n_trees: int, search_k: int | None, seed: int) -> CompanyIndex:
+    """Build the index: fixed seed and one build thread, so the same vectors give the same bytes.
+
+    ``search_k`` None is resolved here for the number of companies (``resolve_search_k``); the index
+    keeps the resolved number, so the service queries it as the pipeline validated it.
+    """
     if len(company_codes) != len(vectors):
         raise ValueError(f"{len(vectors)} vectors for {len(company_codes)} companies")
     if len(company_codes) == 0:
@@ -63,7 +96,8 @@ def build_company_index(vectors: np.ndarray, company_codes: list[str], popularit
         index.add_item(item, vector)
     index.build(int(n_trees), n_jobs=1)
     return CompanyIndex(index=index, company_codes=tuple(company_codes), dimension=dimension,
-                        search_k=int(search_k), n_trees=int(n_trees),
+                        search_k=resolve_search_k(search_k, len(company_codes)),
+                        n_trees=int(n_trees),
                         popularity=popularity.reset_index(drop=True))
 
 
@@ -80,6 +114,32 @@ def neighbour_matrix(company_index: CompanyIndex, neighbours: int) -> sp.csr_mat
         (np.concatenate(values) if values else [], (np.concatenate(rows) if rows else [], np.concatenate(cols) if cols else [])),
         shape=(n, n),
     )
+
+
+def popularity_prior(company_index: CompanyIndex, alpha: float) -> np.ndarray:
+    """Per index item: ``popularity ** alpha`` (distinct paying clients; 0 for a company without any).
+
+    ``alpha`` 0 gives ones for every company (the plain similarity rule).
+    """
+    codes = pd.Index(company_index.company_codes)
+    prior = np.zeros(len(codes), dtype=np.float64)
+    popularity = company_index.popularity
+    if len(popularity):
+        where = codes.get_indexer(popularity["company_code"])
+        found = where >= 0
+        prior[where[found]] = popularity["popularity"].to_numpy(dtype=np.float64)[found]
+    if alpha == 0:
+        return np.ones(len(codes), dtype=np.float64)
+    return np.power(np.clip(prior, 0, None), float(alpha))
+
+
+def scoring_matrix(company_index: CompanyIndex, neighbours: int, popularity_alpha: float = 0.0) -> sp.csr_matrix:
+    """The matrix clients' histories are multiplied by: ``neighbour_matrix`` with column ``c`` times
+    ``popularity(c) ** popularity_alpha`` (the one place the prior is applied, for the batch and the service)."""
+    similarity = neighbour_matrix(company_index, neighbours)
+    if popularity_alpha == 0:
+        return similarity
+    return sp.csr_matrix(similarity @ sp.diags(popularity_prior(company_index, popularity_alpha)))
 
 
 def top_n_scores(history: sp.csr_matrix, similarity: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -149,15 +209,19 @@ def recommend_for_client(company_index: CompanyIndex, similarity: sp.csr_matrix,
     up when the history is empty or too narrow). Companies in ``paid`` are never returned.
     """
     positions = company_index.positions
-    known = paid[paid.index.isin(positions)]
+    known = [(positions[code], float(count)) for code, count in paid.items() if code in positions]
     history = sp.csr_matrix(
-        (known.to_numpy(dtype=np.float64), (np.zeros(len(known), dtype=np.int64), known.index.map(positions))),
+        (np.asarray([count for _, count in known], dtype=np.float64),
+         (np.zeros(len(known), dtype=np.int64), np.asarray([item for item, _ in known], dtype=np.int64))),
         shape=(1, len(company_index.company_codes)),
     )
     items, scores = top_n_scores(history, similarity, n)
     chosen = [(company_index.company_codes[i], float(s), "similar") for i, s in zip(items[0], scores[0]) if i >= 0]
     if len(chosen) < n:
         taken = set(paid.index) | {code for code, _, _ in chosen}
-        popular = company_index.popularity[~company_index.popularity["company_code"].isin(taken)].head(n - len(chosen))
-        chosen += [(code, 0.0, "popular") for code in popular["company_code"]]
+        for code in company_index.popular_codes:  # most popular first; stops after n - len(chosen)
+            if len(chosen) >= n:
+                break
+            if code not in taken:
+                chosen.append((code, 0.0, "popular"))
     return pd.DataFrame(chosen, columns=["company_code", "score", "source"])

@@ -68,10 +68,11 @@ def _statement(name: str, **identifiers: str) -> sql.Composed:
 
 
 def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: str) -> None:
-    """Create the SCD2 table, its partial unique index and the control tables when missing."""
+    """Create the SCD2 table, its partial indexes (current key; client) and the control tables when missing."""
     cursor.execute(
         _statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
-                   payments_current_key_hash=f"{payments}_current_key_hash", merge_log=merge_log)
+                   payments_current_key_hash=f"{payments}_current_key_hash",
+                   payments_client_current=f"{payments}_client_current", merge_log=merge_log)
     )
     ensure_watermark_table(cursor, watermarks)
 

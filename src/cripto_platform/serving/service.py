@@ -1,9 +1,12 @@
 """What the HTTP service does, without HTTP: load the index through the catalog, recommend, rebuild.
 
-The index in use is one immutable ``LoadedIndex`` (version, index, neighbour similarities), replaced
-whole when a newer one is loaded, so a request sees one version from start to end. A client's
-history and the companies' names are read from the warehouse at request time (SQL files run with the
-catalog's ``warehouse`` credentials), so payments merged after the index was built count.
+The index in use is one immutable ``LoadedIndex`` (version, index, scoring matrix), replaced whole
+when a newer one is loaded, so a request sees one version from start to end. A client's history is
+read from the warehouse at request time (an index-only scan of ``payments_l0``'s partial client
+index, on a pooled connection with the catalog's ``warehouse`` credentials), so payments merged
+after the index was built count. The companies' names and categories are read when an index is
+loaded and again once the copy is older than ``COMPANIES_TTL_SECONDS``, not per request. The SQL
+files are read once, at start.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +24,9 @@ from kedro.io import DatasetError
 from kedro.io.core import VersionNotFoundError
 from kedro.runner import AbstractRunner
 
-from cripto_platform.datasets.warehouse import WarehouseQueryDataset
-from cripto_platform.recommender import CompanyIndex, neighbour_matrix, recommend_for_client
+from cripto_platform.recommender import CompanyIndex, recommend_for_client, scoring_matrix
 from cripto_platform.serving.project import KedroProject, read_config
+from cripto_platform.warehouse import load_sql, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +34,15 @@ PIPELINE = "recommendation"
 INDEX_DATASET = "company_index"
 # How many neighbours per company scoring uses, as the batch pipeline does.
 NEIGHBOURS_PARAMETERS = (("recommendation", "neighbours"), ("recommendation", "index", "neighbours"))
+# The popularity prior's exponent, as the batch pipeline uses it (absent: 0, the plain similarity sum).
+ALPHA_PARAMETER = ("recommendation", "index", "popularity_alpha")
 TOKEN_CREDENTIALS = "recommendation_api"
 ENV_TOKEN = "CRIPTO_API_TOKEN"
 HISTORY_SQL = "recommendation_client_history.sql"
+KNOWN_SQL = "recommendation_client_known.sql"
 COMPANIES_SQL = "recommendation_companies.sql"
+# The companies' names and categories are read again when the copy in memory is older than this.
+COMPANIES_TTL_SECONDS = 300.0
 BUILD_COMMAND = f"kedro run --pipeline {PIPELINE}"
 
 
@@ -59,12 +68,13 @@ class IndexBuildError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedIndex:
-    """One version of the company index, ready to score: its neighbour similarities are precomputed."""
+    """One version of the company index, ready to score: its scoring matrix is precomputed."""
 
     version: str
     index: CompanyIndex
-    similarity: sp.csr_matrix
+    similarity: sp.csr_matrix  # recommender.scoring_matrix: neighbour cosines times the popularity prior
     neighbours: int
+    popularity_alpha: float = 0.0
 
 
 class RecommendationService:
@@ -77,6 +87,10 @@ class RecommendationService:
         self.token: str | None = None
         self.warehouse_credentials: dict[str, Any] | None = None
         self._current: LoadedIndex | None = None
+        self._sql = {name: load_sql(name) for name in (HISTORY_SQL, KNOWN_SQL, COMPANIES_SQL)}
+        # company_code -> (name, category), and when it was read (time.monotonic()).
+        self._companies: tuple[float, dict[str, tuple[Any, Any]]] | None = None
+        self._companies_lock = threading.Lock()
         # Kedro's project globals (settings, the lazily loaded pipelines) are not thread-safe:
         # one session at a time, whether it loads the catalog or runs the pipeline.
         self._kedro = threading.Lock()
@@ -136,7 +150,9 @@ class RecommendationService:
         except VersionNotFoundError:
             raise NoIndexError(f"no company index yet in '{INDEX_DATASET}' ({where}): run `{BUILD_COMMAND}` "
                                "or POST /create_index") from None
-        neighbours = _neighbours(read_config(context, "parameters"), env)
+        parameters = read_config(context, "parameters")
+        neighbours = _neighbours(parameters, env)
+        alpha = _popularity_alpha(parameters, env)
         try:
             index = catalog.load(INDEX_DATASET, version=version)
         except DatasetError as error:
@@ -144,10 +160,11 @@ class RecommendationService:
                                f"run `{BUILD_COMMAND}` or POST /create_index") from None
         if version is None:  # an unversioned entry: name the version after the data
             version = "unversioned"
-        loaded = LoadedIndex(version=version, index=index, similarity=neighbour_matrix(index, neighbours),
-                             neighbours=neighbours)
-        logger.info("serving company index version %s (%d companies, %d neighbours each)",
-                    version, len(index.company_codes), neighbours)
+        loaded = LoadedIndex(version=version, index=index, similarity=scoring_matrix(index, neighbours, alpha),
+                             neighbours=neighbours, popularity_alpha=alpha)
+        self._companies = None  # read again with the new index
+        logger.info("serving company index version %s (%d companies, %d neighbours each, popularity alpha %g)",
+                    version, len(index.company_codes), neighbours, alpha)
         return loaded
 
     # -- /create_index ---------------------------------------------------------------------------
@@ -182,35 +199,46 @@ class RecommendationService:
         """The top ``n`` companies ``client_id`` does not pay yet, with name and category."""
         loaded = self.ensure_index()
         history = self._query(HISTORY_SQL, client_id=client_id)
-        if history.empty:
+        if not history and not self._query(KNOWN_SQL, client_id=client_id)[0][0]:
             raise UnknownClientError(f"client '{client_id}' has no payments in payments_l0")
-        counts = history.set_index("company_code")["current_payments"].astype("float64")
-        paid = counts[counts > 0]
+        paid = pd.Series({code: float(count) for code, count in history if count > 0}, dtype="float64")
         chosen = recommend_for_client(loaded.index, loaded.similarity, paid, n)
-        codes = chosen["company_code"].tolist()
-        details = self._query(COMPANIES_SQL, company_codes=codes) if codes else pd.DataFrame(
-            columns=["company_code", "name", "category"])
-        rows = chosen.merge(details, on="company_code", how="left")
-        return {
-            "client_id": client_id,
-            "index_version": loaded.version,
-            "recommendations": [
-                {"company_code": row.company_code, "name": _text(row.name), "category": _text(row.category),
-                 "score": float(row.score), "source": row.source}
-                for row in rows.itertuples(index=False)
-            ],
-        }
+        companies = self._company_details()
+        recommendations = []
+        for code, score, source in chosen.itertuples(index=False):
+            name, category = companies.get(code, (None, None))
+            recommendations.append({"company_code": code, "name": _text(name), "category": _text(category),
+                                    "score": float(score), "source": source})
+        return {"client_id": client_id, "index_version": loaded.version, "recommendations": recommendations}
 
-    def _query(self, sql_file: str, **params: Any) -> pd.DataFrame:
-        dataset = WarehouseQueryDataset(sql_file=sql_file, query_params=params, credentials=self.warehouse_credentials)
+    def _company_details(self) -> dict[str, tuple[Any, Any]]:
+        """company_code -> (name, category): the copy in memory, read again when older than the TTL."""
+        cached = self._companies
+        if cached is not None and time.monotonic() - cached[0] < COMPANIES_TTL_SECONDS:
+            return cached[1]
+        if not self._companies_lock.acquire(blocking=cached is None):
+            return cached[1]  # another request is reading it: use the stale copy meanwhile
         try:
-            return dataset.load()
-        except DatasetError as error:
-            cause = error.__cause__
-            if getattr(cause, "pgcode", None) == "42P01":  # undefined_table
+            if self._companies is None or time.monotonic() - self._companies[0] >= COMPANIES_TTL_SECONDS:
+                read_at = time.monotonic()
+                rows = self._query(COMPANIES_SQL)
+                self._companies = (read_at, {code: (name, category) for code, name, category in rows})
+            return self._companies[1]
+        finally:
+            self._companies_lock.release()
+
+    def _query(self, sql_file: str, **params: Any) -> list[tuple]:
+        """The rows of one of the service's SQL files, on a pooled warehouse connection."""
+        url = (self.warehouse_credentials or {}).get("url") or None
+        try:
+            with transaction(url, what=sql_file) as cursor:
+                cursor.execute(self._sql[sql_file], params)
+                return cursor.fetchall()
+        except Exception as error:
+            if getattr(error, "pgcode", None) == "42P01":  # undefined_table
                 raise WarehouseReadError(f"the warehouse has no payments yet ({sql_file}: "
-                                         f"{str(cause).splitlines()[0]}): run `kedro run --pipeline payments`") from None
-            raise WarehouseReadError(f"cannot read the warehouse: {error}") from None
+                                         f"{str(error).splitlines()[0]}): run `kedro run --pipeline payments`") from None
+            raise WarehouseReadError(f"cannot read the warehouse: query '{sql_file}' failed: {error}".strip()) from None
 
 
 def _neighbours(parameters: dict[str, Any], env: str) -> int:
@@ -230,6 +258,19 @@ def _neighbours(parameters: dict[str, Any], env: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ServiceConfigError(f"parameter '{name}' must be a positive integer, got {value!r}")
     return value
+
+
+def _popularity_alpha(parameters: dict[str, Any], env: str) -> float:
+    """``recommendation.index.popularity_alpha`` (0 when not set: the plain similarity sum)."""
+    found: Any = parameters
+    for key in ALPHA_PARAMETER:
+        found = found.get(key) if isinstance(found, dict) else None
+    if found is None:
+        return 0.0
+    if isinstance(found, bool) or not isinstance(found, (int, float)) or found < 0:
+        raise ServiceConfigError(f"parameter '{'.'.join(ALPHA_PARAMETER)}' must be a number >= 0, got {found!r} "
+                                 f"(environment '{env}')")
+    return float(found)
 
 
 def _reason(error: BaseException) -> str:

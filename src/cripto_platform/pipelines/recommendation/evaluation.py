@@ -28,7 +28,7 @@ from implicit.utils import ParameterWarning
 
 from cripto_platform.pipelines.recommendation import model
 from cripto_platform.pipelines.recommendation.params import EvaluationParams, IndexParams, MatrixParams, VectorParams
-from cripto_platform.recommender import build_company_index, fill_with_popular, neighbour_matrix, top_n_scores
+from cripto_platform.recommender import build_company_index, fill_with_popular, scoring_matrix, top_n_scores
 
 logger = logging.getLogger(__name__)
 
@@ -137,12 +137,17 @@ def _vector_recommender(holdout: Holdout, matrix: MatrixParams, vectors: VectorP
             train, weighted, cooc, method=method, vector_dim=vectors.vector_dim, seed=vectors.seed,
             metrics_weight=vectors.metrics_weight, als_iterations=vectors.als_iterations,
             als_regularization=vectors.als_regularization, als_alpha=vectors.als_alpha)
-        company_index = build_company_index(embedded, list(train.company_codes), pd.DataFrame(),
+        clients = train.counts.getnnz(axis=0)  # the popularity the published index keeps: distinct clients
+        order = np.lexsort((np.arange(len(clients)), -clients))
+        popular = pd.DataFrame({"company_code": train.company_codes[order].astype(str), "popularity": clients[order]})
+        company_index = build_company_index(embedded, list(train.company_codes.astype(str)), popular,
                                             n_trees=index.n_trees, search_k=index.search_k, seed=index.seed)
-        items, _ = top_n_scores(train.counts[users], neighbour_matrix(company_index, index.neighbours), params.k)
+        similarity = scoring_matrix(company_index, index.neighbours, index.popularity_alpha)
+        items, _ = top_n_scores(train.counts[users], similarity, params.k)
         recommended[users] = np.where(items >= 0, active[np.clip(items, 0, None)], -1)
     description = (f"Annoy over {method.upper()} company vectors ({vectors.vector_dim} dims, {matrix.weighting} "
-                   f"weighting of {matrix.weight}), {index.neighbours} neighbours, recommender.top_n_scores")
+                   f"weighting of {matrix.weight}), {index.neighbours} neighbours, popularity prior alpha "
+                   f"{index.popularity_alpha:g}, recommender.top_n_scores")
     return _result(f"annoy_{method}", description, recommended, holdout, params.k, started)
 
 

@@ -10,7 +10,7 @@ parent ``recommendation`` block is never typed as a whole.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
@@ -43,9 +43,10 @@ class VectorParams(_Block):
 
 class IndexParams(_Block):
     n_trees: PositiveInt
-    search_k: int = Field(ge=-1)
+    search_k: Annotated[int, Field(ge=-1)] | None  # None: recommender.resolve_search_k scales it with the companies
     seed: int
     neighbours: PositiveInt
+    popularity_alpha: NonNegativeFloat
 
 
 class ValidationParams(_Block):

@@ -15,7 +15,7 @@ from cripto_platform.recommender import (
     CompanyIndex,
     build_company_index,
     fill_with_popular,
-    neighbour_matrix,
+    scoring_matrix,
     top_n_scores,
 )
 from cripto_platform.run_metadata import stamp_run
@@ -75,8 +75,9 @@ def validate_company_index(candidate: CompanyIndex, vectors: pd.DataFrame,
 
 
 def company_neighbours(company_index: CompanyIndex, params: IndexParams) -> sp.csr_matrix:
-    """Company x company cosine of each company's ``neighbours`` nearest companies in the index."""
-    return neighbour_matrix(company_index, params.neighbours)
+    """Company x company scoring matrix: the cosine of each company's ``neighbours`` nearest companies in
+    the index, times the target's popularity prior (``popularity_alpha``; ``recommender.scoring_matrix``)."""
+    return scoring_matrix(company_index, params.neighbours, params.popularity_alpha)
 
 
 def recommend_for_clients(matrix: model.ClientCompanyMatrix, company_index: CompanyIndex,

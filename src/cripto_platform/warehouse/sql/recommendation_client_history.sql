@@ -1,8 +1,9 @@
--- One client's payments per company, for the recommendation service (read at request time).
--- A company appears when any version ever named the client: no row at all means an unknown client.
--- current_payments counts the current versions only: what the client pays today.
-SELECT company_code, count(*) FILTER (WHERE is_current) AS current_payments
+-- One client's current payments per company, for the recommendation service (read at request time):
+-- what the client pays today. An index-only scan of payments_l0's partial client index
+-- (payments_ddl.sql: {payments}_client_current), not a scan of the table. No row: see
+-- recommendation_client_known.sql.
+SELECT company_code, count(*) AS current_payments
 FROM payments_l0
-WHERE external_client_id = %(client_id)s
+WHERE external_client_id = %(client_id)s AND is_current
 GROUP BY company_code
 ORDER BY company_code;
