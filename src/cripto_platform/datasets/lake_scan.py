@@ -1,0 +1,65 @@
+"""A lake table's newest version as a lazy handle (``ParquetSource``): load reads no rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+from cripto_platform.datasets.lake import LakeTableDataset
+from cripto_platform.profiling.parquet import parquet_source
+from cripto_platform.profiling.sources import ParquetSource
+
+
+class LakeScanDataset(AbstractDataset[None, ParquetSource]):
+    """Read-only: the files of ``{path}/{version}/{table}/`` (newest version, or ``load_version``).
+
+    ``load()`` lists the parquet files and returns a ``ParquetSource`` for a profiler to scan a batch
+    at a time; a table with no version yet loads as a source with ``exists=False``. ``name`` is the
+    catalog dataset the files belong to (its quality rules are looked up under that name).
+
+    Example::
+
+        kaggle_credit_risk_scan:
+          type: cripto_platform.datasets.lake_scan.LakeScanDataset
+          name: kaggle_credit_risk
+          path: data/03_primary/kaggle/credit_risk
+          table: loans
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        path: str,
+        table: str,
+        load_version: str | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._name = name
+        self._fs_args = fs_args or {}
+        self._lake = LakeTableDataset(path=path, table=table, load_version=load_version, fs_args=fs_args)
+        self._path = path
+        self._table = table
+        self._load_version = str(load_version) if load_version else None
+        self.metadata = metadata
+
+    def load(self) -> ParquetSource:
+        versions = self._lake.versions()
+        version = self._load_version or (versions[-1] if versions else None)
+        if version is not None and version not in versions:
+            raise DatasetError(f"table '{self._table}': no version {version} under '{self._path}' "
+                               f"(available: {versions or 'none'})")
+        location = f"{self._path.rstrip('/')}/{version}/{self._table}" if version else self._path
+        return parquet_source(location, name=self._name, version=version, **self._fs_args) if version else \
+            ParquetSource(name=self._name, location=location, version=None, exists=False)
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"'{self._name}' scan is read-only: the table is written by its own dataset")
+
+    def _exists(self) -> bool:
+        return bool(self._lake.versions())
+
+    def _describe(self) -> dict[str, Any]:
+        return {"name": self._name, "path": self._path, "table": self._table, "load_version": self._load_version}

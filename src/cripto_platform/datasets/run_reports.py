@@ -1,0 +1,83 @@
+"""One report file per run under ``{path}/{version}/{filename}``: save ``{version: content}``, load the newest.
+
+JSON (a dict) or text (HTML); each file is written atomically (``lake.atomic_write``), locally or on
+S3. Loading returns ``{version: content}`` for the newest version holding the file, or ``{}`` when
+there is none yet, so a node can compare a run with the one before it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from fsspec.core import url_to_fs
+from kedro.io import AbstractDataset, DatasetError
+
+from cripto_platform.datasets.lake import atomic_write
+
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$")
+
+
+class RunReportDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
+    """A run's report file, versioned by folder (Kedro's save-version format, sortable as text).
+
+    Example::
+
+        "{table}_profile_json":
+          type: cripto_platform.datasets.run_reports.RunReportDataset
+          path: data/08_reporting/profiling
+          file_name: "{table}.json"
+          format: json
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        file_name: str,
+        format: Literal["json", "text"] = "json",  # noqa: A002 - the catalog key
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if format not in ("json", "text"):
+            raise DatasetError(f"report '{file_name}': format must be json or text, got '{format}'")
+        self._path = path.rstrip("/")
+        self._filename = file_name
+        self._format = format
+        self._fs, self._root = url_to_fs(self._path, **(fs_args or {}))
+        self.metadata = metadata
+
+    def versions(self) -> list[str]:
+        """Run versions holding this file, oldest first."""
+        self._fs.invalidate_cache()
+        if not self._fs.exists(self._root):
+            return []
+        names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in self._fs.ls(self._root, detail=False)]
+        return sorted(n for n in names if _VERSION.match(n) and self._fs.exists(f"{self._root}/{n}/{self._filename}"))
+
+    def load(self) -> dict[str, Any]:
+        versions = self.versions()
+        if not versions:
+            return {}
+        with self._fs.open(f"{self._root}/{versions[-1]}/{self._filename}", "r", encoding="utf-8") as handle:
+            content = handle.read()
+        return {versions[-1]: json.loads(content) if self._format == "json" else content}
+
+    def save(self, data: dict[str, Any]) -> None:
+        if not isinstance(data, dict):
+            raise DatasetError(f"report '{self._filename}': save a dict {{version: content}}, got {type(data).__name__}")
+        for version, content in data.items():
+            if not _VERSION.match(str(version)):
+                raise DatasetError(f"report '{self._filename}': version '{version}' is not a Kedro save version")
+            text = json.dumps(content, indent=1, ensure_ascii=False, allow_nan=False) if self._format == "json" else content
+            folder = f"{self._root}/{version}"
+            self._fs.makedirs(folder, exist_ok=True)
+            with atomic_write(self._fs, f"{folder}/{self._filename}", "wb") as handle:
+                handle.write(text.encode("utf-8"))
+
+    def _exists(self) -> bool:
+        return bool(self.versions())
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path, "file_name": self._filename, "format": self._format}

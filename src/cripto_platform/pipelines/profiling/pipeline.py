@@ -1,0 +1,62 @@
+"""Profiling pipeline: per table (namespaced, from ``tables.CANDIDATES``) profile → drift → page; then the run index.
+
+Each table's nodes are independent of the others', so a parallel or Dask runner spreads them.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from cripto_platform.pipelines.profiling import nodes
+from cripto_platform.pipelines.profiling.tables import CANDIDATES, ProfiledTable
+
+_PROFILERS = {"lake": nodes.profile_lake_table, "warehouse": nodes.profile_warehouse_table}
+
+
+def _table(table: ProfiledTable) -> Pipeline:
+    after = [f"after_{i}" for i in range(len(table.after))]
+    template = Pipeline(
+        [
+            Node(
+                func=_PROFILERS[table.kind],
+                inputs=["source", "params:profiling.profile", "params:profiling.tables", "profiling_version", *after],
+                outputs="profile",
+                name="profile_table",
+            ),
+            Node(
+                func=nodes.compare_with_previous,
+                inputs=["profile", "previous_report", "params:profiling.drift"],
+                outputs="report",
+                name="compare_with_previous",
+            ),
+            Node(func=nodes.render_table_page, inputs="report", outputs="page", name="render_table_page"),
+        ]
+    )
+    return Pipeline(
+        template,
+        namespace=f"profiling_{table.name}",
+        inputs={"source": table.source, "profiling_version": "profiling_version",
+                "previous_report": f"{table.name}_profile_previous",
+                **dict(zip(after, table.after, strict=True))},
+        outputs={"report": f"{table.name}_profile_json", "page": f"{table.name}_profile_html"},
+        parameters={"params:profiling.profile", "params:profiling.tables", "params:profiling.drift"},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    reports = [f"{table.name}_profile_json" for table in CANDIDATES]
+    return Pipeline(
+        [
+            Node(
+                func=nodes.resolve_profiling_version,
+                inputs="run_metadata",
+                outputs="profiling_version",
+                name="resolve_profiling_version",
+            ),
+            *(_table(table) for table in CANDIDATES),
+            Node(func=nodes.summarise_profiles, inputs=reports, outputs="profiling_summary_report",
+                 name="summarise_profiles"),
+            Node(func=nodes.render_index, inputs=["profiling_summary_report", "profiling_version"],
+                 outputs="profiling_index_html", name="render_profiling_index"),
+            Node(func=nodes.plot_profiles, inputs="profiling_summary_report", outputs="profiling_summary_chart",
+                 name="plot_profiling_summary"),
+        ]
+    )

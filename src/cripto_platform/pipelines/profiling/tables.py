@@ -1,0 +1,39 @@
+"""The tables the profiling pipeline can profile: one namespaced pipeline each (see ``pipeline.py``).
+
+Kedro builds pipelines before it reads parameters (``create_pipeline`` gets none), so the
+*candidates* live here, in code, and ``params:profiling.tables`` chooses which of them are profiled
+in a run (a candidate left out is reported as ``skipped`` without reading it). Adding a table means
+one line here and its lazy source in ``conf/base/catalog_profiling.yml``.
+
+``source`` is the lazy catalog dataset the profile node reads (a ``LakeScanDataset`` or a
+``WarehouseSourceDataset``); ``after`` are lazy datasets loaded only so Kedro orders the node after
+the table's writer. A source named ``<table>@profile`` is a transcoded view of the writer's own
+dataset (``payments_l0@scd2``, ``reservations@sample``), which orders it for free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProfiledTable:
+    name: str  # the catalog dataset (or warehouse table) profiled: the report's name
+    kind: str  # lake | warehouse
+    source: str
+    after: tuple[str, ...] = ()
+
+
+CANDIDATES: tuple[ProfiledTable, ...] = (
+    *(ProfiledTable(name, "lake", f"{name}_scan") for name in (
+        "kaggle_credit_risk", "kaggle_motor_temperature", "kaggle_citesum_papers", "kaggle_citesum_summaries",
+        "kaggle_citesum_paper_categories", "crypto_candles_silver", "crypto_daily_features", "sales_zones",
+        "sales_products", "sales_points_of_sale", "sales_facts", "sales_monthly_features")),
+    ProfiledTable("payments_l0", "warehouse", "payments_l0@profile"),
+    # companies_l0 is upserted before payments are validated, so before payments_l0's merge.
+    ProfiledTable("companies_l0", "warehouse", "companies_l0_table", after=("payments_l0@profile",)),
+    ProfiledTable("reservations", "warehouse", "reservations@profile"),
+    ProfiledTable("reservation_clusters", "warehouse", "reservation_clusters_table"),
+)
+
+NAMES: tuple[str, ...] = tuple(table.name for table in CANDIDATES)
