@@ -51,3 +51,42 @@ def test_utf8_byte_order_mark_is_not_part_of_the_first_column_name():
     data = "\ufeffName,Age,City\nann,3,Lima\n".encode("utf-8")
     table, quarantine = read_typed_csv(data, COLUMNS, "bom.csv")
     assert table.column_names == ["name", "age", "city"] and table.num_rows == 1 and quarantine.empty
+
+
+def test_a_latin1_header_read_as_utf8_fails_naming_the_file_and_the_parameter():
+    import pytest
+
+    data = "Categoría,Precio\nLimón,1\n".encode("latin-1")
+    with pytest.raises(ValueError, match=r"dataset 'catalogo.csv': the header \(line 1\) is not valid utf-8: byte 0xed.*encoding parameter"):
+        read_typed_csv(data, {"Categoría": "string", "Precio": "float64"}, "catalogo.csv")
+
+
+def test_kaggle_node_reads_the_encoding_declared_for_the_dataset():
+    from pathlib import Path
+
+    import yaml
+
+    from cripto_platform.pipelines.ingestion import kaggle_nodes
+
+    conf = Path(__file__).resolve().parents[3] / "conf/base/parameters_ingestion.yml"
+    spec = yaml.safe_load(conf.read_text())["ingestion"]["kaggle"]["datasets"]["credit_risk"]
+    assert spec["encoding"] == "utf-8"
+    header = ",".join(spec["columns"])
+    row = "22,59000,ALQUILER,1.0,EDUCACIÓN,A,1000,10.5,0,0.1,N,3"
+    data = f"{header}\n{row}\n".encode("latin-1")
+    key = f"credit_risk/20240105/{spec['file']}"
+    processed, quarantine = kaggle_nodes.process_csv_table({key: lambda: data}, "20240105", {**spec, "encoding": "latin-1"})
+    assert processed["20240105"].column("loan_intent").to_pylist() == ["EDUCACIÓN"] and quarantine.empty
+    # declared utf-8 (the default), the same bytes are quarantined by line and column, not a crash
+    processed, quarantine = kaggle_nodes.process_csv_table({key: lambda: data}, "20240105", spec)
+    assert processed["20240105"].num_rows == 0
+    assert quarantine["line_number"].tolist() == [2] and "column 'loan_intent'" in quarantine["reason"].item()
+
+
+def test_sales_encoding_can_be_declared_per_file():
+    from cripto_platform.pipelines.ingestion.csv_quarantine import csv_options
+
+    params = {"encoding": {"products": "latin-1", "default": "utf-8"}, "max_line_bytes": 1024}
+    assert csv_options(params, "products") == {"encoding": "latin-1", "max_line_bytes": 1024}
+    assert csv_options(params, "sales")["encoding"] == "utf-8"
+    assert csv_options({"encoding": "cp1252", "max_line_bytes": 5}, "zones")["encoding"] == "cp1252"

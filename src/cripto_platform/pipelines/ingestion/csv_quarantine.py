@@ -484,3 +484,15 @@ def csv_bytes(frame: pd.DataFrame, delimiter: str = ",") -> bytes:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, sep=delimiter)
     return buffer.getvalue().encode("utf-8")
+
+
+def csv_options(params: dict[str, Any], file_key: str | None = None) -> dict[str, Any]:
+    """``read_typed_csv`` keyword arguments from a source's parameters: ``encoding`` and ``max_line_bytes``.
+
+    ``encoding`` is a codec name for every file of the source, or ``{file key: codec, default: codec}``
+    (e.g. a Latin-1 product catalog beside UTF-8 sales files).
+    """
+    encoding = params["encoding"]
+    if isinstance(encoding, dict):
+        encoding = encoding.get(file_key, encoding["default"])
+    return {"encoding": encoding, "max_line_bytes": int(params["max_line_bytes"])}

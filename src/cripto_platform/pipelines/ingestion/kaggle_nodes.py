@@ -16,6 +16,7 @@ from cripto_platform.pipelines.ingestion.common import log_quarantine
 from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     check_schema,
+    csv_options,
     empty_quarantine,
     read_typed_csv,
 )
@@ -87,6 +88,7 @@ def process_csv_table(
         delimiter=spec.get("delimiter", ","),
         date_format=spec.get("date_format"),
         tolerated_drift=spec.get("tolerated_drift") or [],
+        **csv_options(spec),
     )
     log_quarantine(key, table.num_rows, quarantine)
     return {version: table}, quarantine

@@ -15,6 +15,7 @@ from cripto_platform.pipelines.ingestion.common import log_quarantine, of_versio
 from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     check_schema,
+    csv_options,
     read_typed_csv,
     snake_case,
 )
@@ -87,7 +88,8 @@ def process_sales(
     def read_csv(name: str, spec_key: str, delimiter: str = ",", line_numbers: bool = False) -> pd.DataFrame:
         key = f"{version}/{name}"
         table, quarantine = read_typed_csv(
-            _load(raw, key), columns[spec_key], key, delimiter, params.get("date_format"), tolerated, line_numbers
+            _load(raw, key), columns[spec_key], key, delimiter, params.get("date_format"), tolerated, line_numbers,
+            **csv_options(params, spec_key),
         )
         log_quarantine(f"sales/{key}", table.num_rows, quarantine)
         quarantines.append(quarantine)

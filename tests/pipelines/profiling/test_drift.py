@@ -1,0 +1,43 @@
+"""Drift flags between two profiles of a changed table; no flags on an unchanged one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cripto_platform.pipelines.profiling.params import DriftParams
+from cripto_platform.profiling import profile_parquet
+from cripto_platform.profiling.drift import compare_profiles
+from tests.pipelines.profiling.conftest import shipped_params
+
+
+def _profile(frame: pd.DataFrame, path, options) -> dict:
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    return {"status": "profiled", **profile_parquet(str(path), options)}
+
+
+def test_changed_table_is_flagged(tmp_path, options):
+    rng = np.random.default_rng(3)
+    before = pd.DataFrame({"x": rng.normal(0, 1, 1000), "segment": rng.choice(["a", "b", "c"], 1000),
+                           "gone": np.arange(1000)})
+    after = pd.DataFrame({"x": rng.normal(2, 1, 2000), "segment": rng.choice(["a", "b", "d"], 2000),
+                          "fresh": np.arange(2000)})
+    after.loc[after.index % 4 == 0, "x"] = np.nan
+    thresholds = DriftParams(**shipped_params()["drift"]).model_dump()
+    drift = compare_profiles(_profile(after, tmp_path / "b.parquet", options),
+                             _profile(before, tmp_path / "a.parquet", options), "v1", thresholds)
+    flagged = {(c["kind"], c["column"]) for c in drift["checks"] if c["flagged"]}
+    assert {("row_count", None), ("new_column", "fresh"), ("vanished_column", "gone"),
+            ("missing_share", "x"), ("mean_shift", "x"), ("quantile_shift", "x.p50"),
+            ("new_category", "segment"), ("vanished_category", "segment")} <= flagged
+    assert drift["flags"] == len([c for c in drift["checks"] if c["flagged"]]) and drift["compared"]
+
+    same = compare_profiles(_profile(before, tmp_path / "c.parquet", options),
+                            _profile(before, tmp_path / "a.parquet", options), "v1", thresholds)
+    assert same["compared"] and same["flags"] == 0 and same["checks"]
+
+
+def test_no_previous_profile():
+    assert compare_profiles({"status": "profiled"}, None, None, {})["compared"] is False

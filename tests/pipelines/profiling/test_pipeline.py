@@ -1,0 +1,49 @@
+"""The pipeline's shape and parameters: one namespaced, independent branch per candidate; typed blocks."""
+
+from __future__ import annotations
+
+import pytest
+from kedro.pipeline import Pipeline
+from pydantic import ValidationError
+
+from cripto_platform.pipelines.profiling.params import BLOCKS, TablesParams
+from cripto_platform.pipelines.profiling.pipeline import create_pipeline
+from cripto_platform.pipelines.profiling.tables import CANDIDATES
+from tests.pipelines.profiling.conftest import shipped_params
+
+
+def test_shipped_parameters_validate():
+    params = shipped_params()
+    for block, model in BLOCKS.items():
+        model(**params[block])
+    assert set(params["tables"]["include"]) == {table.name for table in CANDIDATES}
+
+
+def test_unknown_table_is_refused():
+    with pytest.raises(ValidationError, match="unknown table"):
+        TablesParams(include=["nope"], quality_rules=True)
+
+
+def test_one_independent_namespaced_branch_per_table():
+    pipeline = create_pipeline()
+    for table in CANDIDATES:
+        branch = pipeline.only_nodes_with_namespaces([f"profiling_{table.name}"])
+        assert len(branch.nodes) == 3
+        assert f"{table.name}_profile_json" in branch.all_outputs()
+        assert table.source in branch.inputs()
+        others = {f"{other.name}_profile_json" for other in CANDIDATES} - {f"{table.name}_profile_json"}
+        assert not others & branch.inputs()  # branches never wait for each other
+
+
+def test_warehouse_profiles_follow_their_writers_in_default():
+    from cripto_platform.pipelines.clustering.pipeline import create_pipeline as clustering
+    from cripto_platform.pipelines.payments.pipeline import create_pipeline as payments
+
+    default = Pipeline([payments(), clustering(), create_pipeline()])
+
+    def writers_before(node_name: str) -> set[str]:
+        return {output for node in default.to_nodes(node_name).nodes for output in node.outputs}
+
+    assert "payments_l0@scd2" in writers_before("profiling_payments_l0.profile_table")
+    assert "companies_l0" in writers_before("profiling_companies_l0.profile_table")
+    assert "reservations@sample" in writers_before("profiling_reservations.profile_table")
