@@ -70,3 +70,27 @@ def test_sql_profile_equals_parquet_profile(tmp_path, warehouse_url, options):
     for method in ("pearson", "spearman"):
         assert np.allclose(np.array(sql["correlations"][method], dtype=float),
                            np.array(lake["correlations"][method], dtype=float), equal_nan=True, atol=1e-9)
+
+
+def test_rules_read_the_table_in_chunks(warehouse_url, options):
+    from cripto_platform.quality.results import merge_rule_results
+
+    frame = _frame(700)
+    with transaction(warehouse_url) as cursor:
+        cursor.execute("DROP TABLE IF EXISTS profile_rules")
+        create_table_for(cursor, "profile_rules", frame)
+        copy_dataframe(cursor, "profile_rules", frame)
+    chunks = []
+
+    def rules(chunk: pd.DataFrame) -> list[dict]:
+        chunks.append(len(chunk))
+        bad = chunk["amount"].isna()
+        return [{"rule": "amount_present", "column": "amount", "severity": "warn", "passed": not bad.any(),
+                 "failed_rows": int(bad.sum()), "examples": []}]
+
+    options["batch_rows"] = 100
+    profile = profile_table(WarehouseSource(name="profile_rules", table="profile_rules", url=warehouse_url),
+                            options, rules, merge_rule_results)
+    assert max(chunks) <= 100 and sum(chunks) == len(frame)
+    (result,) = profile["rules"]
+    assert result["failed_rows"] == frame["amount"].isna().sum() and not result["passed"]
