@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -95,10 +95,36 @@ def process_csv_table(
 
 
 def _read_json_lines(data: bytes, key: str) -> pd.DataFrame:
-    try:
-        return pd.read_json(io.BytesIO(data), lines=True, dtype=False, convert_dates=False)
-    except ValueError as error:
-        raise ValueError(f"raw file '{key}' is not valid JSON lines: {error}") from error
+    """One row per JSON object line, with its physical line number (``_line``); a bad line fails naming it."""
+    records, lines = [], []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{key}: line {number} is not valid JSON ({error.msg} at column {error.colno}); "
+                "the file may be truncated or corrupted"
+            ) from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{key}: line {number} is not a JSON object (found {type(record).__name__})")
+        records.append(record)
+        lines.append(number)
+    return pd.DataFrame.from_records(records).assign(_line=np.array(lines, dtype="int64"))
+
+
+def _json_quarantine(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    """Quarantine rows of JSON-lines records: their file, line, reason and the record as JSON."""
+    return pd.DataFrame(
+        {
+            "dataset": rows["_file"].to_numpy(),
+            "line_number": rows["_line"].astype("int64").to_numpy(),
+            "reason": reasons.to_numpy(),
+            "raw_line": rows.drop(columns=["_file", "_line", "split"]).to_json(orient="records", lines=True).splitlines() if len(rows) else [],
+        },
+        columns=QUARANTINE_COLUMNS,
+    )
 
 
 def process_citesum(
@@ -109,22 +135,29 @@ def process_citesum(
     for file in spec["files"]:
         key = f"{spec['dataset']}/{version}/{file}"
         frame = _read_json_lines(_raw_file(raw, key), key)
-        check_schema(list(frame.columns), spec["fields"], key, spec.get("tolerated_drift") or [])
-        frames.append(frame.assign(split=file.rsplit(".", 1)[0]))
+        check_schema([c for c in frame.columns if c != "_line"], spec["fields"], key, spec.get("tolerated_drift") or [])
+        frames.append(frame.assign(split=file.rsplit(".", 1)[0], _file=key))
     papers = pd.concat(frames, ignore_index=True)
-    duplicated = papers["paper_id"].duplicated(keep="first")
-    quarantine = empty_quarantine()
-    if duplicated.any():
-        quarantine = pd.DataFrame(
-            {
-                "dataset": f"{spec['dataset']}/{version}",
-                "line_number": papers.index[duplicated].to_numpy() + 1,
-                "reason": "duplicate paper_id " + papers.loc[duplicated, "paper_id"].astype(str),
-                "raw_line": papers.loc[duplicated].to_json(orient="records", lines=True).splitlines(),
-            },
-            columns=QUARANTINE_COLUMNS,
-        )
-        papers = papers.loc[~duplicated]
+    key_text = papers["paper_id"].astype("string").str.strip()
+    no_key = key_text.isna() | key_text.eq("")
+    duplicated = ~no_key & key_text.duplicated(keep="first")
+    first_line = papers[~no_key].assign(_key=key_text).drop_duplicates("_key").set_index("_key")
+    quarantine = pd.concat(
+        [
+            empty_quarantine(),
+            _json_quarantine(papers[no_key], pd.Series("paper_id is missing or null", index=papers.index[no_key])),
+            _json_quarantine(
+                papers[duplicated],
+                "duplicate paper_id " + key_text[duplicated]
+                + " (first in " + key_text[duplicated].map(first_line["_file"]) + " line "
+                + key_text[duplicated].map(first_line["_line"]).astype(str) + ")",
+            ),
+        ],
+        ignore_index=True,
+    )
+    if len(quarantine):
+        log_quarantine("citesum", int((~no_key & ~duplicated).sum()), quarantine)
+    papers = papers.loc[~no_key & ~duplicated].drop(columns=["_file", "_line"])
     categories = papers["categories"].fillna("").str.split()
     papers = papers.assign(
         paper_id=papers["paper_id"].astype("str"),
@@ -147,7 +180,7 @@ def process_citesum(
     exploded = exploded.assign(is_primary=~exploded.duplicated(subset=["paper_id"], keep="first"))
     paper_categories = exploded.drop_duplicates(["paper_id", "category"]).reset_index(drop=True)
     logger.info(
-        "citesum %s: %d papers, %d summaries, %d paper-category links, %d duplicates quarantined",
+        "citesum %s: %d papers, %d summaries, %d paper-category links, %d records quarantined",
         version, len(paper_table), len(summaries), len(paper_categories), len(quarantine),
     )
     return (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,13 @@ def _load(raw: dict[str, Callable[[], bytes]], key: str) -> bytes:
     return raw[key]() if callable(raw[key]) else raw[key]
 
 
+def _joined(rows: pd.DataFrame) -> pd.Series:
+    """Each row's values joined by commas, missing values as empty fields."""
+    if not len(rows):
+        return pd.Series(dtype="str", index=rows.index)
+    return rows.astype("string").fillna("").agg(",".join, axis=1)
+
+
 def _foreign_key_quarantine(frame: pd.DataFrame, column: str, known: pd.Series, dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows whose ``column`` is not in ``known`` moved to quarantine with a reason."""
     orphan = ~frame[column].isin(known)
@@ -69,11 +77,148 @@ def _foreign_key_quarantine(frame: pd.DataFrame, column: str, known: pd.Series, 
             # -1 for rows that do not come from a CSV line (the points-of-sale JSON)
             "line_number": bad.get("linea_origen", pd.Series(-1, index=bad.index)).astype("int64"),
             "reason": f"unknown {column} " + bad[column].astype(str),
-            "raw_line": bad.drop(columns=["linea_origen", "archivo_origen"], errors="ignore").astype(str).agg(",".join, axis=1) if len(bad) else pd.Series(dtype="str"),
+            "raw_line": _joined(bad.drop(columns=["linea_origen", "archivo_origen"], errors="ignore")),
         },
         columns=QUARANTINE_COLUMNS,
     )
     return frame[~orphan], quarantine
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _json_records(data: bytes, key: str) -> tuple[list[Any], list[int]]:
+    """The records of a JSON array and the line each starts on; a truncated or bad file fails naming the line."""
+    text = data.decode("utf-8-sig")
+    decoder = json.JSONDecoder()
+    records, lines = [], []
+    try:
+        position = _WHITESPACE.match(text, 0).end()
+        if text[position : position + 1] != "[":
+            raise json.JSONDecodeError("expected a JSON array of records", text, position)
+        position = _WHITESPACE.match(text, position + 1).end()
+        line, counted = 1, 0
+        if text[position : position + 1] == "]":
+            return [], []
+        while True:
+            line += text.count("\n", counted, position)
+            counted = position
+            record, end = decoder.raw_decode(text, position)
+            records.append(record)
+            lines.append(line)
+            position = _WHITESPACE.match(text, end).end()
+            separator = text[position : position + 1]
+            if separator == "]":
+                break
+            if separator != ",":
+                raise json.JSONDecodeError("expected ',' or ']' after a record", text, position)
+            position = _WHITESPACE.match(text, position + 1).end()
+        if _WHITESPACE.match(text, position + 1).end() != len(text):
+            raise json.JSONDecodeError("extra data after the array", text, position + 1)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{key}: not valid JSON at line {error.lineno}, column {error.colno} ({error.msg}; "
+            f"{len(records)} records read before it); the file may be truncated"
+        ) from None
+    return records, lines
+
+
+def _quarantine_rows(rows: pd.DataFrame, dataset: str, lines: pd.Series, reasons: pd.Series | str) -> pd.DataFrame:
+    """Quarantine entries for ``rows`` of ``dataset``: their lines, reasons and values joined by commas."""
+    values = rows.drop(columns=["line_number", "_line", "linea_origen", "archivo_origen"], errors="ignore")
+    return pd.DataFrame(
+        {
+            "dataset": dataset,
+            "line_number": pd.Series(lines, index=rows.index).astype("int64"),
+            "reason": reasons,
+            "raw_line": _joined(values),
+        },
+        index=rows.index,
+        columns=QUARANTINE_COLUMNS,
+    ).reset_index(drop=True)
+
+
+def _duplicate_keys(frame: pd.DataFrame, key: str, lines: str, dataset: str, mode: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fail naming every duplicated ``key`` value and its lines, or (``quarantine``) keep each key's first row."""
+    repeated = frame[key].duplicated(keep=False)
+    if not repeated.any():
+        return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    where = frame[repeated].groupby(key, sort=True)[lines].apply(lambda s: ", ".join(map(str, s)))
+    named = ", ".join(f"{value} (lines {at})" for value, at in list(where.items())[:20])
+    more = f" and {len(where) - 20} more" if len(where) > 20 else ""
+    if mode == "fail":
+        raise ValueError(
+            f"{dataset}: duplicate {key} {named}{more}: a catalog key must appear once. Fix the file, or set "
+            "parameter ingestion.sales.on_duplicate_key: quarantine to keep each key's first row"
+        )
+    later = frame[key].duplicated(keep="first")
+    first = frame[~later].set_index(key)[lines]
+    reasons = f"duplicate {key} " + frame.loc[later, key].astype(str) + " (first on line " + frame.loc[later, key].map(first).astype(str) + ")"
+    logger.warning("%s: duplicate %s %s%s; later rows quarantined", dataset, key, named, more)
+    return frame[~later], _quarantine_rows(frame[later], dataset, frame.loc[later, lines], reasons)
+
+
+def _read_points(data: bytes, key: str, params: dict[str, Any], tolerated: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Points of sale from the JSON array: records without an id and unparseable dates go to quarantine."""
+    records, lines = _json_records(data, key)
+    not_objects = [n for n, record in enumerate(records, start=1) if not isinstance(record, dict)]
+    if not_objects:
+        raise ValueError(f"{key}: record {not_objects[0]} (line {lines[not_objects[0] - 1]}) is not a JSON object")
+    expected = params["columns"]["points_of_sale"]
+    points = pd.DataFrame.from_records(records, columns=list(dict.fromkeys([*expected, *(k for r in records for k in r)])))
+    check_schema(list(points.columns), expected, key, tolerated)
+    points.columns = [snake_case(c) for c in points.columns]
+    points["_line"] = np.array(lines, dtype="int64")
+    points["_record"] = np.arange(1, len(points) + 1)
+    quarantines = []
+    ids = points["id_punto_venta"].astype("string").str.strip()
+    no_id = ids.isna() | ids.eq("")
+    if no_id.any():
+        reasons = "record " + points.loc[no_id, "_record"].astype(str) + ": id_punto_venta is missing or null"
+        quarantines.append(_quarantine_rows(points[no_id].drop(columns="_record"), key, points.loc[no_id, "_line"], reasons))
+    points = points[~no_id]
+    date_format = params.get("date_format")
+    text = points["fecha_alta"].astype("string").str.strip()
+    parsed = pd.to_datetime(text, format=date_format, errors="coerce")
+    bad = text.notna() & text.ne("") & parsed.isna()
+    if bad.any():  # reported, not dropped: the point's sales stay usable; the date is NULL
+        reasons = (
+            "record " + points.loc[bad, "_record"].astype(str) + ": column 'fecha_alta': cannot parse '"
+            + text[bad].astype(str) + f"' as a date in format {date_format or '%Y-%m-%d'} (record kept with fecha_alta NULL)"
+        )
+        quarantines.append(_quarantine_rows(points[bad].drop(columns="_record"), key, points.loc[bad, "_line"], reasons))
+    points = points.assign(fecha_alta=parsed.dt.date.where(parsed.notna(), None))
+    return points.drop(columns="_record"), pd.concat(quarantines or [pd.DataFrame(columns=QUARANTINE_COLUMNS)], ignore_index=True)
+
+
+def _file_month(name: str) -> pd.Period | None:
+    """The month a monthly sales file holds, from its name (``ventas_202401.csv``), if it has one."""
+    found = re.search(r"(\d{4})(\d{2})(?=\.[^./]*$)", name)
+    return pd.Period(f"{found[1]}-{found[2]}", freq="M") if found and 1 <= int(found[2]) <= 12 else None
+
+
+def _check_month(sales: pd.DataFrame, quarantine: pd.DataFrame, key: str, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of a monthly file dated outside its month are quarantined; a file where most dates fail is an error."""
+    month = _file_month(key)
+    if month is None:
+        return sales, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    dates = pd.to_datetime(sales["fecha"])
+    outside = dates.dt.to_period("M") != month
+    date_columns = [name for name, kind in params["columns"]["sales"].items() if kind == "date"]
+    unparsed = quarantine["reason"].str.contains("|".join(f"'{re.escape(c)}'" for c in date_columns)).sum() if len(quarantine) else 0
+    total = len(sales) + len(quarantine)
+    failing = int(outside.sum()) + int(unparsed)
+    limit = params["max_bad_date_fraction"]
+    date_format = params.get("date_format") or "%Y-%m-%d"
+    if total and failing / total > limit:
+        example = month.start_time.replace(day=28).strftime(date_format)
+        raise ValueError(
+            f"{key}: {failing} of {total} rows have a date that does not parse or falls outside the file's month "
+            f"{month}: the date format looks wrong (expected {date_format}, e.g. {example}; "
+            f"parameter ingestion.sales.max_bad_date_fraction is {limit})"
+        )
+    reasons = "column 'fecha': " + dates[outside].dt.strftime("%Y-%m-%d") + f" is outside the file's month {month}"
+    return sales[~outside], _quarantine_rows(sales[outside], key, sales.loc[outside, "line_number"], reasons)
 
 
 def process_sales(
@@ -85,23 +230,38 @@ def process_sales(
     tolerated = params.get("tolerated_drift") or []
     quarantines = []
 
+    mode = params["on_duplicate_key"]
+    if mode not in ("fail", "quarantine"):
+        raise ValueError(f"parameter ingestion.sales.on_duplicate_key must be 'fail' or 'quarantine', got '{mode}'")
+
     def read_csv(name: str, spec_key: str, delimiter: str = ",", line_numbers: bool = False) -> pd.DataFrame:
         key = f"{version}/{name}"
         table, quarantine = read_typed_csv(
             _load(raw, key), columns[spec_key], key, delimiter, params.get("date_format"), tolerated, line_numbers,
             **csv_options(params, spec_key),
         )
-        log_quarantine(f"sales/{key}", table.num_rows, quarantine)
+        frame = table.to_pandas()
+        if spec_key == "sales":
+            frame, outside = _check_month(frame, quarantine, key, params)
+            quarantine = pd.concat([q for q in (quarantine, outside) if not q.empty] or [quarantine], ignore_index=True)
+        log_quarantine(f"sales/{key}", len(frame), quarantine)
         quarantines.append(quarantine)
-        return table.to_pandas()
+        return frame
 
-    products = read_csv(files["products"], "products")
-    zones = read_csv(files["zones"], "zones", delimiter=";")
+    def catalog(name: str, spec_key: str, key_column: str, delimiter: str = ",") -> pd.DataFrame:
+        frame, duplicates = _duplicate_keys(
+            read_csv(name, spec_key, delimiter, line_numbers=True), key_column, "line_number", f"{version}/{name}", mode
+        )
+        quarantines.append(duplicates)
+        return frame.drop(columns="line_number").reset_index(drop=True)
+
+    products = catalog(files["products"], "products", "id_producto")
+    zones = catalog(files["zones"], "zones", "id_zona", delimiter=";")
     points_key = f"{version}/{files['points_of_sale']}"
-    points = pd.read_json(io.BytesIO(_load(raw, points_key)), orient="records", dtype=False)
-    check_schema(list(points.columns), columns["points_of_sale"], points_key, tolerated)
-    points.columns = [snake_case(c) for c in points.columns]
-    points["fecha_alta"] = pd.to_datetime(points["fecha_alta"], format=params.get("date_format"), errors="coerce").dt.date
+    points, points_quarantine = _read_points(_load(raw, points_key), points_key, params, tolerated)
+    points, duplicate_points = _duplicate_keys(points, "id_punto_venta", "_line", points_key, mode)
+    quarantines += [points_quarantine, duplicate_points]
+    points = points.drop(columns="_line").reset_index(drop=True)
 
     sale_keys = sorted(key for key in raw if key.startswith(f"{version}/{files['sales_prefix']}"))
     if not sale_keys:
