@@ -27,7 +27,14 @@ class DistinctCounter:
         self.exact = True
 
     def add(self, hashes: np.ndarray) -> None:
-        merged = np.union1d(self.hashes, np.asarray(hashes, dtype=np.uint64))
+        batch = np.sort(np.asarray(hashes, dtype=np.uint64))
+        if not self.exact:  # only hashes below the current k-th smallest can enter the sketch
+            batch = batch[batch < self.hashes[-1]]
+        # Both runs sorted: a stable (Timsort) sort merges them in linear time; then drop repeats.
+        merged = np.concatenate([self.hashes, batch])
+        merged.sort(kind="stable")
+        if merged.size:
+            merged = merged[np.concatenate([[True], merged[1:] != merged[:-1]])]
         if merged.size > self.limit:
             merged = merged[: self.limit]
             self.exact = False
