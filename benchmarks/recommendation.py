@@ -335,23 +335,23 @@ def http(built: dict, payments: pd.DataFrame, n_companies: int, args) -> dict:
 
 def profile_service(project: Path, clients: np.ndarray, seed: int, requests_total: int = 500) -> dict:
     """The service's per-request steps timed in this process (its own RecommendationService)."""
-    from cripto_platform.recommender import recommend_for_client
+    from cripto_platform.recommender import recommend_codes
     from cripto_platform.serving.project import KedroProject
     from cripto_platform.serving.service import HISTORY_SQL, RecommendationService
 
     service = RecommendationService(KedroProject(project))
     service.start()
     loaded = service.current
-    steps: dict[str, list[float]] = {"history query": [], "scoring (recommend_for_client)": [],
+    steps: dict[str, list[float]] = {"history query": [], "scoring (recommend_codes)": [],
                                      "company details (cached)": [], "whole recommend()": []}
     for client in np.random.default_rng(seed).choice(clients, size=requests_total):
         started = time.perf_counter()
         history = service._query(HISTORY_SQL, client_id=str(client))
         steps["history query"].append(time.perf_counter() - started)
-        paid = pd.Series({code: float(count) for code, count in history}, dtype="float64")
+        paid = {code: float(count) for code, count in history}
         started = time.perf_counter()
-        recommend_for_client(loaded.index, loaded.similarity, paid, 10)
-        steps["scoring (recommend_for_client)"].append(time.perf_counter() - started)
+        recommend_codes(loaded.index, loaded.similarity, paid, 10)
+        steps["scoring (recommend_codes)"].append(time.perf_counter() - started)
         started = time.perf_counter()
         service._company_details()
         steps["company details (cached)"].append(time.perf_counter() - started)

@@ -19,6 +19,7 @@ per row; the service scores one client with the same matrix and the same code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -201,6 +202,43 @@ def fill_with_popular(items: np.ndarray, history: sp.csr_matrix, popular_items: 
     return items, filled
 
 
+def recommend_codes(company_index: CompanyIndex, similarity: sp.csr_matrix, paid: Mapping[str, float],
+                    n: int) -> list[tuple[str, float, str]]:
+    """``recommend_for_client`` without pandas, for the service's per-request path: (code, score, source).
+
+    The same rule as ``top_n_scores`` on a one-row history (sum of the paid companies' rows of
+    ``similarity`` times their payments, paid companies and non-positive scores dropped, score
+    descending then item position), computed on the paid rows only: O(paid x neighbours).
+    """
+    positions = company_index.positions
+    items, weights = [], []
+    for code, count in paid.items():
+        item = positions.get(code)
+        if item is not None and count:
+            items.append(item)
+            weights.append(float(count))
+    chosen: list[tuple[str, float, str]] = []
+    if items and n > 0:
+        indptr, indices, data = similarity.indptr, similarity.indices, similarity.data
+        columns = np.concatenate([indices[indptr[i]:indptr[i + 1]] for i in items])
+        values = np.concatenate([data[indptr[i]:indptr[i + 1]] * w for i, w in zip(items, weights)])
+        candidates, inverse = np.unique(columns, return_inverse=True)
+        scores = np.bincount(inverse, weights=values, minlength=len(candidates))
+        keep = (scores > 0) & ~np.isin(candidates, items)
+        candidates, scores = candidates[keep], scores[keep]
+        order = np.lexsort((candidates, -scores))[:n]
+        codes = company_index.company_codes
+        chosen = [(codes[candidates[j]], float(scores[j]), "similar") for j in order]
+    if len(chosen) < n:
+        taken = set(paid) | {code for code, _, _ in chosen}
+        for code in company_index.popular_codes:  # most popular first; stops after n - len(chosen)
+            if len(chosen) >= n:
+                break
+            if code not in taken:
+                chosen.append((code, 0.0, "popular"))
+    return chosen
+
+
 def recommend_for_client(company_index: CompanyIndex, similarity: sp.csr_matrix, paid: pd.Series,
                          n: int) -> pd.DataFrame:
     """Top ``n`` companies for one client from ``paid`` (company_code -> number of payments).
@@ -208,20 +246,5 @@ def recommend_for_client(company_index: CompanyIndex, similarity: sp.csr_matrix,
     Columns: ``company_code``, ``score``, ``source`` (``similar`` from the history, ``popular`` to fill
     up when the history is empty or too narrow). Companies in ``paid`` are never returned.
     """
-    positions = company_index.positions
-    known = [(positions[code], float(count)) for code, count in paid.items() if code in positions]
-    history = sp.csr_matrix(
-        (np.asarray([count for _, count in known], dtype=np.float64),
-         (np.zeros(len(known), dtype=np.int64), np.asarray([item for item, _ in known], dtype=np.int64))),
-        shape=(1, len(company_index.company_codes)),
-    )
-    items, scores = top_n_scores(history, similarity, n)
-    chosen = [(company_index.company_codes[i], float(s), "similar") for i, s in zip(items[0], scores[0]) if i >= 0]
-    if len(chosen) < n:
-        taken = set(paid.index) | {code for code, _, _ in chosen}
-        for code in company_index.popular_codes:  # most popular first; stops after n - len(chosen)
-            if len(chosen) >= n:
-                break
-            if code not in taken:
-                chosen.append((code, 0.0, "popular"))
+    chosen = recommend_codes(company_index, similarity, paid.to_dict(), n)
     return pd.DataFrame(chosen, columns=["company_code", "score", "source"])

@@ -3,8 +3,8 @@
 The index in use is one immutable ``LoadedIndex`` (version, index, scoring matrix), replaced whole
 when a newer one is loaded, so a request sees one version from start to end. A client's history is
 read from the warehouse at request time (an index-only scan of ``payments_l0``'s partial client
-index, on a pooled connection with the catalog's ``warehouse`` credentials), so payments merged
-after the index was built count. The companies' names and categories are read when an index is
+index, with the catalog's ``warehouse`` credentials, on one read-only autocommit connection per
+worker thread: one round trip per query), so payments merged after the index was built count. The companies' names and categories are read when an index is
 loaded and again once the copy is older than ``COMPANIES_TTL_SECONDS``, not per request. The SQL
 files are read once, at start.
 """
@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import psycopg2
 import scipy.sparse as sp
 from kedro.io import DatasetError
 from kedro.io.core import VersionNotFoundError
 from kedro.runner import AbstractRunner
+from sqlalchemy.engine import make_url
 
-from cripto_platform.recommender import CompanyIndex, recommend_for_client, scoring_matrix
+from cripto_platform.recommender import CompanyIndex, recommend_codes, scoring_matrix
 from cripto_platform.serving.project import KedroProject, read_config
-from cripto_platform.warehouse import load_sql, transaction
+from cripto_platform.warehouse import load_sql, resolve_url
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class RecommendationService:
         # company_code -> (name, category), and when it was read (time.monotonic()).
         self._companies: tuple[float, dict[str, tuple[Any, Any]]] | None = None
         self._companies_lock = threading.Lock()
+        self._connections = threading.local()  # one warehouse connection per worker thread
         # Kedro's project globals (settings, the lazily loaded pipelines) are not thread-safe:
         # one session at a time, whether it loads the catalog or runs the pipeline.
         self._kedro = threading.Lock()
@@ -201,14 +204,13 @@ class RecommendationService:
         history = self._query(HISTORY_SQL, client_id=client_id)
         if not history and not self._query(KNOWN_SQL, client_id=client_id)[0][0]:
             raise UnknownClientError(f"client '{client_id}' has no payments in payments_l0")
-        paid = pd.Series({code: float(count) for code, count in history if count > 0}, dtype="float64")
-        chosen = recommend_for_client(loaded.index, loaded.similarity, paid, n)
+        paid = {code: float(count) for code, count in history if count > 0}
         companies = self._company_details()
         recommendations = []
-        for code, score, source in chosen.itertuples(index=False):
+        for code, score, source in recommend_codes(loaded.index, loaded.similarity, paid, n):
             name, category = companies.get(code, (None, None))
             recommendations.append({"company_code": code, "name": _text(name), "category": _text(category),
-                                    "score": float(score), "source": source})
+                                    "score": score, "source": source})
         return {"client_id": client_id, "index_version": loaded.version, "recommendations": recommendations}
 
     def _company_details(self) -> dict[str, tuple[Any, Any]]:
@@ -227,14 +229,31 @@ class RecommendationService:
         finally:
             self._companies_lock.release()
 
+    def _connection(self):
+        """This thread's warehouse connection (read-only, autocommit), opened on first use."""
+        connection = getattr(self._connections, "connection", None)
+        if connection is None or connection.closed:
+            url = resolve_url((self.warehouse_credentials or {}).get("url") or None)
+            # A SQLAlchemy URL (postgresql+psycopg2://) as the libpq URI psycopg2 takes.
+            dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+            connection = psycopg2.connect(dsn, connect_timeout=10)
+            connection.set_session(readonly=True, autocommit=True)
+            self._connections.connection = connection
+        return connection
+
     def _query(self, sql_file: str, **params: Any) -> list[tuple]:
-        """The rows of one of the service's SQL files, on a pooled warehouse connection."""
-        url = (self.warehouse_credentials or {}).get("url") or None
+        """The rows of one of the service's SQL files (one statement, one round trip)."""
+        connection = None
         try:
-            with transaction(url, what=sql_file) as cursor:
+            connection = self._connection()
+            with connection.cursor() as cursor:
                 cursor.execute(self._sql[sql_file], params)
                 return cursor.fetchall()
         except Exception as error:
+            if connection is not None and (connection.closed or isinstance(error, (psycopg2.OperationalError,
+                                                                                   psycopg2.InterfaceError))):
+                connection.close()  # reopened by the next request of this thread
+                self._connections.connection = None
             if getattr(error, "pgcode", None) == "42P01":  # undefined_table
                 raise WarehouseReadError(f"the warehouse has no payments yet ({sql_file}: "
                                          f"{str(error).splitlines()[0]}): run `kedro run --pipeline payments`") from None

@@ -100,3 +100,25 @@ def test_the_service_reads_the_same_alpha():
     assert _popularity_alpha({"recommendation": {"index": {}}}, "base") == 0.0
     with pytest.raises(ServiceConfigError, match="popularity_alpha"):
         _popularity_alpha({"recommendation": {"index": {"popularity_alpha": "high"}}}, "base")
+
+
+def test_the_service_path_scores_one_client_as_top_n_scores_does():
+    from cripto_platform.recommender import recommend_codes
+
+    rng = np.random.default_rng(5)
+    codes = [f"C{i:02d}" for i in range(60)]
+    popularity = pd.DataFrame({"company_code": codes, "popularity": np.arange(60, 0, -1)})
+    index = build_company_index(rng.normal(size=(60, 5)), codes, popularity, n_trees=10, search_k=None, seed=2)
+    similarity = scoring_matrix(index, 8, 0.7)
+    for trial in range(40):
+        paid_items = rng.choice(60, size=int(rng.integers(0, 6)), replace=False)
+        counts = rng.integers(1, 5, size=len(paid_items)).astype(float)
+        history = sp.csr_matrix((counts, (np.zeros(len(paid_items), dtype=int), paid_items)), shape=(1, 60))
+        items, scores = top_n_scores(history, similarity, 10)
+        expected = [(codes[i], s) for i, s in zip(items[0], scores[0]) if i >= 0]
+        paid = {codes[i]: c for i, c in zip(paid_items, counts)}
+        got = recommend_codes(index, similarity, paid, 10)
+        similar = [(code, score) for code, score, source in got if source == "similar"]
+        assert [code for code, _ in similar] == [code for code, _ in expected]
+        np.testing.assert_allclose([s for _, s in similar], [s for _, s in expected], rtol=1e-12)
+        assert len(got) == 10 and not set(paid) & {code for code, _, _ in got}
