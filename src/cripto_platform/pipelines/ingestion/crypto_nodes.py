@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -178,41 +179,56 @@ def detect_gaps(silver: pd.DataFrame | dict[str, pd.DataFrame], version: str | N
     return report
 
 
+def _rolling(frame: pd.DataFrame, column: str, window: int, min_periods: int, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per symbol, ``how`` (mean/std) of ``column`` over the observations in the trailing ``window`` days, and their count."""
+    rolling = frame.set_index("date").groupby("symbol", sort=False)[column].rolling(f"{window}D", min_periods=min_periods)
+    value = rolling.std(ddof=1) if how == "std" else rolling.mean()
+    count = frame.set_index("date").groupby("symbol", sort=False)[column].rolling(f"{window}D", min_periods=1).count()
+    return value.to_numpy(), count.to_numpy().astype("int64")
+
+
 def build_daily_features(
     silver: pd.DataFrame | dict[str, pd.DataFrame], params: dict[str, Any], version: str
 ) -> dict[str, pd.DataFrame]:
-    """Gold: per symbol and day, returns, log returns, rolling volatility, moving averages, volume z-score, target.
+    """Gold: per symbol and observed day, returns, rolling volatility, moving averages, volume z-score, target.
 
-    Candles are placed on a full daily calendar first, so a return after a gap is missing rather
-    than spanning several days; rows for the missing days themselves are not kept.
+    A return needs the previous day's candle (it never spans a gap). Each rolling feature uses the
+    observations inside its trailing ``window``-day calendar span (today included) and is null when
+    fewer than ``ceil(min_observations_fraction * window)`` are there; ``n_candles_{w}d`` and
+    ``n_returns_{w}d`` record how many each row's window used. Standard deviations are sample (ddof 1)
+    and not annualised. Rows exist only for observed candles.
     """
     silver = of_version(silver, version)
-    frame = silver[["symbol", "date", "close", "volume"]].assign(
+    daily = silver[["symbol", "date", "close", "volume"]].assign(
         symbol=silver["symbol"].astype(str), date=pd.to_datetime(silver["date"])
-    )
-    spans = frame.groupby("symbol")["date"].agg(["min", "max"])
-    calendar = pd.concat(
-        [pd.DataFrame({"symbol": symbol, "date": pd.date_range(span["min"], span["max"], freq="D")}) for symbol, span in spans.iterrows()],
-        ignore_index=True,
-    )
-    daily = calendar.merge(frame, on=["symbol", "date"], how="left").sort_values(["symbol", "date"], ignore_index=True)
+    ).sort_values(["symbol", "date"], ignore_index=True)
     by_symbol = daily.groupby("symbol", sort=False)
-    daily["return_1d"] = by_symbol["close"].pct_change(fill_method=None)
-    daily["log_return_1d"] = np.log(daily["close"] / by_symbol["close"].shift())
-    by_symbol = daily.groupby("symbol", sort=False)  # regrouped: it now sees the new columns
-    for window in params["volatility_windows"]:
-        daily[f"volatility_{window}d"] = by_symbol["log_return_1d"].transform(
-            lambda s: s.rolling(window, min_periods=window).std()
-        )
-    for window in params["moving_average_windows"]:
-        daily[f"ma_{window}d"] = by_symbol["close"].transform(lambda s: s.rolling(window, min_periods=window).mean())
-        daily[f"close_to_ma_{window}d"] = daily["close"] / daily[f"ma_{window}d"] - 1
+    previous_day = by_symbol["date"].shift() == daily["date"] - pd.Timedelta(days=1)
+    previous_close = by_symbol["close"].shift().where(previous_day)
+    daily["return_1d"] = daily["close"] / previous_close - 1
+    daily["log_return_1d"] = np.log(daily["close"] / previous_close)
+    fraction = params["min_observations_fraction"]
+
+    def minimum(window: int) -> int:
+        return max(1, math.ceil(round(fraction * window, 9)))
+
     z_window = params["volume_zscore_window"]
-    mean = by_symbol["volume"].transform(lambda s: s.rolling(z_window, min_periods=z_window).mean())
-    std = by_symbol["volume"].transform(lambda s: s.rolling(z_window, min_periods=z_window).std())
+    for window in sorted({*params["volatility_windows"], *params["moving_average_windows"], z_window}):
+        _, daily[f"n_candles_{window}d"] = _rolling(daily, "close", window, 1, "mean")
+    for window in params["volatility_windows"]:
+        daily[f"volatility_{window}d"], daily[f"n_returns_{window}d"] = _rolling(daily, "log_return_1d", window, minimum(window), "std")
+    for window in params["moving_average_windows"]:
+        daily[f"ma_{window}d"], _ = _rolling(daily, "close", window, minimum(window), "mean")
+        daily[f"close_to_ma_{window}d"] = daily["close"] / daily[f"ma_{window}d"] - 1
+    mean, _ = _rolling(daily, "volume", z_window, minimum(z_window), "mean")
+    std, _ = _rolling(daily, "volume", z_window, minimum(z_window), "std")
     daily[f"volume_zscore_{z_window}d"] = (daily["volume"] - mean) / std
-    daily["target_next_return_1d"] = daily.groupby("symbol", sort=False)["return_1d"].shift(-1)
-    gold = daily[daily["close"].notna()].reset_index(drop=True)
+    next_day = daily.groupby("symbol", sort=False)["date"].shift(-1) == daily["date"] + pd.Timedelta(days=1)
+    daily["target_next_return_1d"] = daily.groupby("symbol", sort=False)["return_1d"].shift(-1).where(next_day)
+    gold = daily.reset_index(drop=True)
     gold.insert(2, "feature_version", version)
-    logger.info("crypto gold: %d feature rows for %d symbols", len(gold), gold["symbol"].nunique())
+    logger.info(
+        "crypto gold: %d feature rows for %d symbols (windows need ceil(%s x window) observations)",
+        len(gold), gold["symbol"].nunique(), fraction,
+    )
     return {version: gold}
