@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import requests
 import uvicorn
+import yaml
 from kedro.io.core import Version
 from kedro.runner import SequentialRunner
 
@@ -140,8 +141,10 @@ def test_recommends_similar_unpaid_companies_with_their_names(project):
     assert len(items) == 3
     assert not {"SVC_A", "SVC_B"} & set(codes(response))  # already paid
     assert items[0]["company_code"] == "SVC_C" and items[0]["source"] == "similar"
-    # 2 payments to A x cos(A, C) + 1 to B x cos(B, C)
-    assert items[0]["score"] == pytest.approx(2 * 2 / np.sqrt(5) + 3 / np.sqrt(10), rel=1e-4)
+    # (2 payments to A x cos(A, C) + 1 to B x cos(B, C)) x popularity(C) ** the configured alpha
+    parameters = yaml.safe_load((project / "conf/base/parameters_recommendation.yml").read_text())["recommendation"]
+    alpha = (parameters.get("index") or {}).get("popularity_alpha", 0)
+    assert items[0]["score"] == pytest.approx((2 * 2 / np.sqrt(5) + 3 / np.sqrt(10)) * 10 ** alpha, rel=1e-4)
     for item in items:
         assert (item["name"], item["category"]) == NAMES[item["company_code"]]
         assert item["source"] in {"similar", "popular"}

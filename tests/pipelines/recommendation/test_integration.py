@@ -13,6 +13,7 @@ from kedro.validation.exceptions import ParameterValidationError
 
 from cripto_platform.datasets import AnnoyIndexDataset
 from tests.conftest import run_kedro
+from tests.pipelines.recommendation.conftest import SHIPPED
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def test_payments_then_recommendation_publish_index_report_chart_parquet_and_tab
     [report_version] = _versions(data / "08_reporting/recommendation_evaluation.json")
     report = json.loads((data / "08_reporting/recommendation_evaluation.json" / report_version /
                          "recommendation_evaluation.json").read_text())
-    assert report["index"]["recall_at_k"] >= 0.95 and report["index"]["vector_method"] == "als"
+    assert report["index"]["recall_at_k"] >= 0.95 and report["index"]["vector_method"] == SHIPPED["vectors"]["method"]
     assert report["input"]["payments_in_window"] == len(payments)
     assert report["input"]["quarantined"]["null external_client_id"] == int(payments["external_client_id"].isna().sum())
     recommenders = report["evaluation"]["recommenders"]
