@@ -35,9 +35,12 @@ def test_notebook_runs_on_the_catalog(notebook, kedro_project):
     document = nbformat.read(PROJECT_ROOT / "notebooks" / notebook, as_version=4)
     assert all(not cell.get("outputs") for cell in document.cells if cell.cell_type == "code"), \
         f"{notebook} is committed with outputs"
+    # As Jupyter runs it: the working directory is notebooks/ (the project is found from there).
     # The kernel inherits this process's environment (the session's embedded warehouse).
+    workdir = kedro_project / "notebooks"
+    workdir.mkdir(exist_ok=True)
     NotebookClient(document, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(kedro_project)}}).execute()
+                   resources={"metadata": {"path": str(workdir)}}).execute()
     outputs = [output for cell in document.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
     assert not [output for output in outputs if output.get("output_type") == "error"]
     assert any(output.get("output_type") in ("execute_result", "display_data") for output in outputs)

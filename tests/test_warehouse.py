@@ -162,3 +162,18 @@ def test_zone_aware_timestamps_keep_their_instant_whatever_the_server_zone(wareh
     expected = [instant.timestamp() if pd.notna(instant) else None for instant in instants]
     assert [float(epoch) if epoch is not None else None for epoch, _ in stored] == pytest.approx(expected, abs=1e-6)
     assert {naive for _, naive in stored} == {pd.Timestamp("2024-05-01 10:00").to_pydatetime()}
+
+
+def test_embedded_data_directory_is_found_from_the_project_root_whatever_the_working_directory(tmp_path, monkeypatch):
+    """Issue 14: Jupyter starts notebooks in notebooks/, which pointed to an empty notebooks/data/ server."""
+    from cripto_platform.warehouse.connection import ENV_PGDATA, embedded_pgdata
+
+    (tmp_path / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "x"\n')
+    (tmp_path / "notebooks" / "deep").mkdir(parents=True)
+    monkeypatch.delenv(ENV_PGDATA, raising=False)
+    expected = (tmp_path / "data" / "warehouse" / "pgdata").resolve()
+    for where in (tmp_path, tmp_path / "notebooks", tmp_path / "notebooks" / "deep"):
+        monkeypatch.chdir(where)
+        assert embedded_pgdata() == expected
+    monkeypatch.setenv(ENV_PGDATA, "elsewhere")  # an explicit setting is a path as the shell gave it
+    assert embedded_pgdata() == (tmp_path / "notebooks" / "deep" / "elsewhere").resolve()

@@ -42,8 +42,20 @@ class WarehouseConnectionLost(DatasetError):
 
 
 def embedded_pgdata() -> Path:
-    """Data directory of the embedded server (``$CRIPTO_WAREHOUSE_PGDATA`` or ``data/warehouse/pgdata``)."""
-    return Path(os.environ.get(ENV_PGDATA) or DEFAULT_PGDATA).resolve()
+    """Data directory of the embedded server: ``$CRIPTO_WAREHOUSE_PGDATA``, else ``data/warehouse/pgdata``
+    of the Kedro project around the working directory.
+
+    Resolved from the project root, not the working directory, so a notebook in ``notebooks/``
+    (Jupyter's working directory), ``kedro ipython`` or a script in a subfolder reach the same
+    PostgreSQL as ``kedro run`` (the catalog's relative paths are made absolute by Kedro the same way).
+    """
+    configured = os.environ.get(ENV_PGDATA)
+    if configured:
+        return Path(configured).resolve()
+    from kedro.utils import find_kedro_project
+
+    root = find_kedro_project(Path.cwd()) or Path.cwd()
+    return (Path(root) / DEFAULT_PGDATA).resolve()
 
 
 def _embedded_url() -> str:
