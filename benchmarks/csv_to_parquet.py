@@ -1,21 +1,24 @@
-"""CSV to partitioned parquet: the ingestion pipeline's conversion vs plain pyarrow vs pandas.
+"""CSV to partitioned parquet: the ingestion pipeline's streaming conversion vs plain pyarrow vs pandas.
 
-    flock /tmp/cripto_bench.lock python benchmarks/csv_to_parquet.py            # 1 GB
-    python benchmarks/csv_to_parquet.py --size-gb 0.2 --keep                   # smaller, keep files
+    flock /tmp/cripto_bench.lock python benchmarks/csv_to_parquet.py             # 0.5 and 2 GiB
+    python benchmarks/csv_to_parquet.py --sizes-gb 0.1 0.4 --repeat 1 --keep    # smaller, keep files
 
-Generates a trades CSV (dates, timestamps, strings, integers, floats) of ``--size-gb`` under
-``--workdir`` (default /tmp), then converts it three ways, each in a fresh subprocess so peak RSS
-(``VmHWM``) is that method's alone:
+Generates a trades CSV (dates, timestamps, strings, integers, floats) of the largest of ``--sizes-gb``
+under ``--workdir`` (default /tmp); each smaller size is its first lines. Every size is converted each
+way, each run in a fresh subprocess so peak RSS (``VmHWM``) is that method's alone:
 
-- ``pipeline``: ``cripto_platform.pipelines.ingestion.csv_quarantine.read_typed_csv`` (explicit
-  column types, malformed-line quarantine) + ``cripto_platform.datasets.lake.write_partitioned``,
-  exactly what ``kedro run --pipeline ingestion`` does for a raw CSV;
-- ``pyarrow``: ``pyarrow.csv.read_csv`` + ``pyarrow.dataset.write_dataset``;
+- ``pipeline``: ``cripto_platform.pipelines.ingestion.csv_quarantine.convert_csv_to_parquet``
+  (whole-line chunks through the typed reader with explicit types and the malformed-line quarantine,
+  batches streamed into ``cripto_platform.datasets.lake.write_partitioned``);
+- ``pipeline_table`` (not run by default): ``read_typed_csv`` (the same reader, materialised as one
+  table) + ``write_partitioned``;
+- ``pyarrow``: ``pyarrow.csv.read_csv`` + ``pyarrow.dataset.write_dataset`` (the whole table);
+- ``pyarrow_stream``: ``pyarrow.csv.open_csv`` (a RecordBatchReader) + ``write_dataset``;
 - ``pandas``: ``pandas.read_csv`` + ``DataFrame.to_parquet(partition_cols=...)``.
 
-All three write zstd parquet partitioned by ``symbol`` with the same Arrow schema (date32,
-timestamp[s], int64, double, string); the script checks the schemas and value checksums match.
-The CSV and outputs are deleted at the end unless ``--keep``.
+All write zstd parquet partitioned by ``symbol`` with the same Arrow schema (date32, timestamp[s],
+int64, double, string); the script checks the schemas and value checksums match. The CSVs and
+outputs are deleted at the end unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -92,6 +95,13 @@ def generate(path: Path, size_bytes: int, seed: int = 7) -> int:
 
 
 def convert_pipeline(src: str, dst: str) -> None:
+    from cripto_platform.pipelines.ingestion.csv_quarantine import convert_csv_to_parquet
+
+    rows, quarantine = convert_csv_to_parquet(src, dst, COLUMNS, "bench", PARTITION, "zstd", date_format=None)
+    assert quarantine.empty and rows > 0
+
+
+def convert_pipeline_table(src: str, dst: str) -> None:
     from cripto_platform.datasets.lake import write_partitioned
     from cripto_platform.pipelines.ingestion.csv_quarantine import read_typed_csv
 
@@ -100,13 +110,20 @@ def convert_pipeline(src: str, dst: str) -> None:
     write_partitioned(table, dst, PARTITION, "zstd")
 
 
-def convert_pyarrow(src: str, dst: str) -> None:
-    table = pacsv.read_csv(src, convert_options=pacsv.ConvertOptions(column_types=SCHEMA))
+def _write(data, dst: str) -> None:
     fmt = ds.ParquetFileFormat()
     ds.write_dataset(
-        table, dst, format=fmt, partitioning=PARTITION, partitioning_flavor="hive",
+        data, dst, format=fmt, partitioning=PARTITION, partitioning_flavor="hive",
         file_options=fmt.make_write_options(compression="zstd"), existing_data_behavior="delete_matching",
     )
+
+
+def convert_pyarrow(src: str, dst: str) -> None:
+    _write(pacsv.read_csv(src, convert_options=pacsv.ConvertOptions(column_types=SCHEMA)), dst)
+
+
+def convert_pyarrow_stream(src: str, dst: str) -> None:
+    _write(pacsv.open_csv(src, convert_options=pacsv.ConvertOptions(column_types=SCHEMA)), dst)
 
 
 def convert_pandas(src: str, dst: str) -> None:
@@ -121,7 +138,14 @@ def convert_pandas(src: str, dst: str) -> None:
     frame.to_parquet(dst, engine="pyarrow", compression="zstd", partition_cols=PARTITION, schema=SCHEMA, index=False)
 
 
-METHODS = {"pipeline": convert_pipeline, "pyarrow": convert_pyarrow, "pandas": convert_pandas}
+METHODS = {
+    "pipeline": convert_pipeline,
+    "pipeline_table": convert_pipeline_table,
+    "pyarrow": convert_pyarrow,
+    "pyarrow_stream": convert_pyarrow_stream,
+    "pandas": convert_pandas,
+}
+DEFAULT_METHODS = ["pipeline", "pyarrow", "pyarrow_stream", "pandas"]
 
 
 def _peak_rss_mb() -> float:
@@ -170,12 +194,78 @@ def summarise(dst: str) -> dict:
     }
 
 
+def prefix_copy(src: Path, dst: Path, size_bytes: int) -> int:
+    """The first whole lines of ``src`` up to about ``size_bytes`` into ``dst`` (a smaller file of the same data)."""
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        copied = 0
+        while copied < size_bytes:
+            block = source.read(min(64 << 20, size_bytes - copied))
+            if not block:
+                break
+            target.write(block)
+            copied += len(block)
+        target.write(source.readline())  # finish the last line
+    with open(dst, "rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(64 << 20), b"")) - 1
+
+
+def bench_size(args, work: Path, src: Path, rows: int) -> list[dict]:
+    """Every method on ``src`` ``args.repeat`` times; one result row per method."""
+    size = src.stat().st_size
+    runs: dict[str, list[dict]] = {method: [] for method in args.methods}
+    summaries = {}
+    for attempt in range(args.repeat):
+        # Methods interleaved and rotated (each starts a round in turn), and dirty
+        # pages flushed before each run, so neither background load nor the previous method's
+        # write-back lands on one method only.
+        order = args.methods[attempt % len(args.methods):] + args.methods[: attempt % len(args.methods)]
+        for method in order:
+            dst = work / f"out_{method}"
+            shutil.rmtree(dst, ignore_errors=True)
+            os.sync()
+            out = subprocess.run(
+                [sys.executable, __file__, "--run-method", method, "--src", str(src), "--dst", str(dst)],
+                capture_output=True, text=True,
+            )
+            if out.returncode != 0:
+                raise SystemExit(f"{method} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            runs[method].append(result)
+            print(f"{size / 1024**2:,.0f} MiB run {attempt + 1} {method:14s} {result['seconds']:7.1f} s  "
+                  f"peak RSS {result['peak_rss_mb']:7.0f} MiB", flush=True)
+            if attempt == args.repeat - 1:
+                summaries[method] = summarise(str(dst))
+                shutil.rmtree(dst, ignore_errors=True)
+    reference = next(iter(summaries.values()))
+    for method, summary in summaries.items():
+        if summary != reference:
+            raise SystemExit(f"outputs differ: {method}: {summary} vs {reference}")
+    print(f"same typed output from every method: {reference['rows']:,} rows, schema {reference['schema']!r}", flush=True)
+    results = []
+    for method, method_runs in runs.items():
+        seconds = sorted(r["seconds"] for r in method_runs)
+        results.append(
+            {
+                "size_mib": size / 1024**2,
+                "rows": rows,
+                "method": method,
+                "seconds": seconds[0],
+                "median": seconds[len(seconds) // 2],
+                "mb_per_s": size / 1024**2 / seconds[0],
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in method_runs),
+                "extra_mb": max(r["peak_rss_mb"] - r["imports_rss_mb"] for r in method_runs),
+            }
+        )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-gb", type=float, default=1.0)
+    parser.add_argument("--sizes-gb", type=float, nargs="+", default=[0.5, 2.0],
+                        help="CSV sizes; the largest is generated, smaller ones are its first lines")
     parser.add_argument("--workdir", default="/tmp/cripto_csv_bench")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
-    parser.add_argument("--repeat", type=int, default=3, help="runs per method, interleaved (best and median reported)")
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(METHODS))
+    parser.add_argument("--repeat", type=int, default=2, help="runs per method and size, interleaved (best and median reported)")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--run-method", help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
@@ -186,57 +276,30 @@ def main() -> None:
 
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    src = work / "trades.csv"
+    sizes = sorted(args.sizes_gb)
+    largest = work / "trades.csv"
     try:
         started = time.perf_counter()
-        rows = generate(src, int(args.size_gb * 1024**3))
-        size = src.stat().st_size
-        print(f"generated {src}: {size / 1024**2:,.0f} MiB, {rows:,} rows in {time.perf_counter() - started:.0f}s", flush=True)
-        runs: dict[str, list[dict]] = {method: [] for method in args.methods}
-        summaries = {}
-        for attempt in range(args.repeat):
-            # Methods interleaved and rotated (each takes every position once in 3 rounds), and dirty
-            # pages flushed before each run, so neither background load nor the previous method's
-            # write-back lands on one method only.
-            order = args.methods[attempt % len(args.methods):] + args.methods[: attempt % len(args.methods)]
-            for method in order:
-                dst = work / f"out_{method}"
-                shutil.rmtree(dst, ignore_errors=True)
-                os.sync()
-                out = subprocess.run(
-                    [sys.executable, __file__, "--run-method", method, "--src", str(src), "--dst", str(dst)],
-                    capture_output=True, text=True,
-                )
-                if out.returncode != 0:
-                    raise SystemExit(f"{method} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
-                result = json.loads(out.stdout.strip().splitlines()[-1])
-                runs[method].append(result)
-                print(f"run {attempt + 1} {method:9s} {result['seconds']:7.1f} s  peak RSS {result['peak_rss_mb']:7.0f} MiB", flush=True)
-                if attempt == args.repeat - 1:
-                    summaries[method] = summarise(str(dst))
-                    shutil.rmtree(dst, ignore_errors=True)
+        rows = generate(largest, int(sizes[-1] * 1024**3))
+        print(f"generated {largest}: {largest.stat().st_size / 1024**2:,.0f} MiB, {rows:,} rows in "
+              f"{time.perf_counter() - started:.0f}s", flush=True)
         results = []
-        for method, method_runs in runs.items():
-            seconds = sorted(r["seconds"] for r in method_runs)
-            results.append(
-                {
-                    "method": method,
-                    "seconds": seconds[0],
-                    "median": seconds[len(seconds) // 2],
-                    "mb_per_s": size / 1024**2 / seconds[0],
-                    "peak_rss_mb": max(r["peak_rss_mb"] for r in method_runs),
-                    "extra_mb": max(r["peak_rss_mb"] - r["imports_rss_mb"] for r in method_runs),
-                }
-            )
-        reference = next(iter(summaries.values()))
-        for method, summary in summaries.items():
-            if summary != reference:
-                raise SystemExit(f"outputs differ: {method}: {summary} vs {reference}")
-        print(f"same typed output from every method: {reference['rows']:,} rows, schema {reference['schema']!r}")
-        print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}, pyarrow {pa.__version__}")
-        print(f"| method | best s | median s | MiB/s (best) | peak RSS MiB | RSS growth MiB |  ({args.repeat} runs each)\n|---|---:|---:|---:|---:|---:|")
+        for size_gb in sizes:
+            if size_gb == sizes[-1]:
+                src, size_rows = largest, rows
+            else:
+                src = work / f"trades_{size_gb:g}.csv"
+                size_rows = prefix_copy(largest, src, int(size_gb * 1024**3))
+            results += bench_size(args, work, src, size_rows)
+            if src != largest:
+                src.unlink()
+        print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python "
+              f"{platform.python_version()}, pyarrow {pa.__version__}")
+        print(f"| CSV MiB | rows | method | best s | median s | MiB/s (best) | peak RSS MiB | RSS growth MiB |  "
+              f"({args.repeat} runs each)\n|---:|---:|---|---:|---:|---:|---:|---:|")
         for r in results:
-            print(f"| {r['method']} | {r['seconds']:.1f} | {r['median']:.1f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['extra_mb']:.0f} |")
+            print(f"| {r['size_mib']:,.0f} | {r['rows']:,} | {r['method']} | {r['seconds']:.1f} | {r['median']:.1f} | "
+                  f"{r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['extra_mb']:.0f} |")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -22,7 +22,7 @@ from typing import IO
 
 import numpy as np
 
-DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 PYARROW_BLOCK_BYTES = 1024 * 1024  # pyarrow.csv's default block_size: a longer row does not parse with it
 RAW_LINE_CHARS = 2000  # characters of an unreadable line kept in the quarantine's raw_line

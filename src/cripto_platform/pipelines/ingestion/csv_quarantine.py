@@ -11,7 +11,6 @@ physical line number (the header is line 1), never dropped.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import unicodedata
