@@ -45,6 +45,8 @@ KNOWN_SQL = "recommendation_client_known.sql"
 COMPANIES_SQL = "recommendation_companies.sql"
 # The companies' names and categories are read again when the copy in memory is older than this.
 COMPANIES_TTL_SECONDS = 300.0
+# Per statement: the request path runs on the event loop (app.py), so a stalled warehouse must not hold it.
+STATEMENT_TIMEOUT_MS = 5000
 BUILD_COMMAND = f"kedro run --pipeline {PIPELINE}"
 
 
@@ -236,7 +238,7 @@ class RecommendationService:
             url = resolve_url((self.warehouse_credentials or {}).get("url") or None)
             # A SQLAlchemy URL (postgresql+psycopg2://) as the libpq URI psycopg2 takes.
             dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-            connection = psycopg2.connect(dsn, connect_timeout=10)
+            connection = psycopg2.connect(dsn, connect_timeout=5, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
             connection.set_session(readonly=True, autocommit=True)
             self._connections.connection = connection
         return connection
