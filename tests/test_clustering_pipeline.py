@@ -9,6 +9,13 @@ from cripto_platform.run_metadata import new_run_metadata
 from cripto_platform.sources.reservations import generate_reservations
 from tests.conftest import PROJECT_ROOT
 
+class _KeptMemoryDataset(MemoryDataset):
+    """Keeps its data when the runner releases it after its last consumer, so the test can read it."""
+
+    def _release(self) -> None:
+        pass
+
+
 PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_clustering.yml").read_text())["clustering"]
 
 
@@ -22,6 +29,7 @@ def test_pipeline_runs_from_the_extract_on_memory_datasets():
             "params:clustering": MemoryDataset(PARAMS),
             "params:clustering.occupancy": MemoryDataset(PARAMS["occupancy"]),
             "run_metadata": MemoryDataset(metadata),
+            "model_selection_report": _KeptMemoryDataset(),  # chart_model_selection consumes it
         }
     )
     for output in pipeline.outputs() | pipeline.datasets() - set(catalog.keys()):
@@ -37,3 +45,4 @@ def test_pipeline_runs_from_the_extract_on_memory_datasets():
     profile = catalog.load("cluster_profile_report")
     assert profile["size"].sum() == len(published)
     assert catalog.load("model_selection_report")["selected"].sum() == 1
+    assert {"cluster_projection_chart", "model_selection_chart"} <= pipeline.outputs()

@@ -22,8 +22,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from fsspec.core import url_to_fs
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 from kedro_datasets.partitions import PartitionedDataset
 from pyarrow.fs import FSSpecHandler, LocalFileSystem, PyFileSystem
+
+from cripto_platform.datasets._preview import table_preview
 
 try:
     import fcntl
@@ -285,6 +288,21 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": self._path, "table": self._table, "partition_cols": self._partition_cols}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """The first ``nrows`` rows of the newest version (or ``load_version``) for kedro-viz; the scan
+        stops after the first row groups that hold them. Empty when no version is written yet."""
+        versions = self.versions()
+        version = self._load_version or (versions[-1] if versions else None)
+        if version is None or version not in versions:
+            return table_preview(pd.DataFrame())
+        dataset = ds.dataset(
+            self.table_path(version),
+            filesystem=_arrow_fs(self._fs),
+            format="parquet",
+            partitioning="hive" if self._partition_cols else None,
+        )
+        return table_preview(dataset.head(int(nrows)).to_pandas())
 
 
 class RawVersionsDataset(PartitionedDataset):

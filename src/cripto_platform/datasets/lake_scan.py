@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 
 from cripto_platform.datasets.lake import LakeTableDataset
 from cripto_platform.profiling.parquet import parquet_source
@@ -63,3 +64,7 @@ class LakeScanDataset(AbstractDataset[None, ParquetSource]):
 
     def _describe(self) -> dict[str, Any]:
         return {"name": self._name, "path": self._path, "table": self._table, "load_version": self._load_version}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """The scanned table's first ``nrows`` rows for kedro-viz (as ``LakeTableDataset.preview``)."""
+        return self._lake.preview(nrows)

@@ -12,7 +12,11 @@ import re
 from typing import Any, Literal
 
 from fsspec.core import url_to_fs
+import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
+
+from cripto_platform.datasets._preview import table_preview
 
 from cripto_platform.datasets.lake import atomic_write
 
@@ -81,3 +85,20 @@ class RunReportDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": self._path, "file_name": self._filename, "format": self._format}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """The newest run's report for kedro-viz: a profile's per-column figures (scalars only), the top-level
+        scalars of another JSON, or the run and size of a page."""
+        loaded = self.load()
+        if not loaded:
+            return table_preview(pd.DataFrame())
+        (version, content), = loaded.items()
+        if self._format == "text":
+            return table_preview(pd.DataFrame([{"run": version, "file": self._filename, "characters": len(content)}]))
+        columns = content.get("columns") if isinstance(content, dict) else None
+        if isinstance(columns, list) and columns and all(isinstance(c, dict) for c in columns):
+            rows = [{k: v for k, v in c.items() if v is None or isinstance(v, (str, int, float, bool))} for c in columns]
+            return table_preview(pd.DataFrame(rows).head(int(nrows)))
+        scalars = {k: v for k, v in (content.items() if isinstance(content, dict) else [])
+                   if v is None or isinstance(v, (str, int, float, bool))}
+        return table_preview(pd.DataFrame([{"run": version, **scalars}]))

@@ -6,8 +6,10 @@ from typing import Any, Literal
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 from psycopg2 import sql
 
+from cripto_platform.datasets._preview import limited, query_preview, table_exists
 from cripto_platform.warehouse import copy_dataframe, create_table_for, get_engine, load_sql, transaction
 
 WriteMode = Literal["replace", "append", "replace_runs"]
@@ -64,6 +66,12 @@ class WarehouseQueryDataset(WarehouseDatasetMixin, AbstractDataset[None, pd.Data
 
     def _describe(self) -> dict[str, Any]:
         return {"sql_file": self._sql_file, "query_params": self._query_params}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """The query's first ``nrows`` rows for kedro-viz (the query wrapped in a ``LIMIT``)."""
+        query = load_sql(self._sql_file).strip().rstrip(";")
+        wrapped = f"SELECT * FROM (\n{query}\n) AS preview LIMIT {int(nrows)}"
+        return query_preview(self.warehouse_url_config, wrapped, self._query_params or None)
 
 
 class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame, pd.DataFrame]):
@@ -145,3 +153,9 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
 
     def _describe(self) -> dict[str, Any]:
         return {"table": self._table, "write_mode": self._write_mode, "views": self._views}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """The table's first ``nrows`` rows for kedro-viz (``LIMIT``); empty before the table is written."""
+        if not table_exists(self.warehouse_url_config, self._table):
+            return TablePreview({"columns": [], "index": [], "data": []})
+        return query_preview(self.warehouse_url_config, limited(self._table, nrows))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
+
+from cripto_platform.datasets._preview import limited, query_preview, table_exists
 
 from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
 from cripto_platform.profiling.sources import WarehouseSource
@@ -42,3 +45,9 @@ class WarehouseSourceDataset(WarehouseDatasetMixin, AbstractDataset[None, Wareho
 
     def _describe(self) -> dict[str, Any]:
         return {"table": self._table, "name": self._name}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """The table's first ``nrows`` rows for kedro-viz (``LIMIT``); empty before the table is written."""
+        if not table_exists(self.warehouse_url_config, self._table):
+            return TablePreview({"columns": [], "index": [], "data": []})
+        return query_preview(self.warehouse_url_config, limited(self._table, nrows))

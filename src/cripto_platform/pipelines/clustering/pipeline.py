@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from cripto_platform.pipelines.clustering import nodes
+from cripto_platform.pipelines.clustering import charts, nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -62,6 +62,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs="reservation_clusters_history",
                 outputs="reservation_clusters",
                 name="publish_reservation_clusters",
+            ),
+            Node(
+                func=charts.cluster_projection_chart,
+                inputs=["clustering_model", "clustered_reservations"],
+                outputs="cluster_projection_chart",
+                name="chart_cluster_projection",
+            ),
+            Node(
+                func=charts.model_selection_chart,
+                inputs="model_selection_report",
+                outputs="model_selection_chart",
+                name="chart_model_selection",
             ),
         ]
     )

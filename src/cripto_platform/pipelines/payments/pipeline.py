@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from cripto_platform.pipelines.payments import nodes
+from cripto_platform.pipelines.payments import charts, nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -98,6 +98,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["payments_merge_report", "payments_window", "run_metadata"],
                 outputs="payments_landing_merged",
                 name="mark_payments_landing_merged",
+            ),
+            Node(
+                func=charts.merge_counts_chart,
+                inputs="payments_l0@scd2",
+                outputs="payments_merge_chart",
+                name="chart_payments_merges",
             ),
         ]
     )
