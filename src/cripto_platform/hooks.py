@@ -1,8 +1,11 @@
-"""Cross-cutting concerns: run metadata for every run, a warehouse check before it."""
+"""Cross-cutting concerns: run metadata for every run, a warehouse check before it, a summary after it."""
 
 from __future__ import annotations
 
 import logging
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -43,3 +46,313 @@ class WarehouseHooks:
             except WarehouseUnavailableError as error:
                 # SystemExit with a message: one line on stderr, exit code 1, no traceback.
                 raise SystemExit(f"error: {error}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# The run summary
+
+
+def _param(parameters: Any, *keys: str, default: Any = None) -> Any:
+    """``parameters[k1][k2]...`` through dicts and typed (pydantic) parameter models alike."""
+    value = parameters
+    for key in keys:
+        if isinstance(value, dict):
+            value = value.get(key)
+        else:
+            value = getattr(value, key, None)
+        if value is None:
+            return default
+    return value
+
+
+def _sample_sources(parameters: dict[str, Any], pipeline) -> dict[str, bool]:
+    """Which outside sources this run reads from the seeded sample-data generators (rows planted bad on purpose)."""
+    from cripto_platform.sources.kaggle import kaggle_credentials_configured
+
+    kaggle_source = _param(parameters, "ingestion", "kaggle", "source", default="auto")
+    return {
+        # The clustering pipeline seeds the warehouse table it then extracts (node tagged sample_data).
+        "clustering": any("sample_data" in node.tags for node in pipeline.nodes),
+        "kaggle": kaggle_source == "generator" or (kaggle_source == "auto" and not kaggle_credentials_configured()),
+        "sales": not _param(parameters, "ingestion", "sales", "source_uri"),
+        "crypto": not _param(parameters, "ingestion", "crypto", "exchange", "base_url"),
+        "payments": _param(parameters, "payments", "source", "kind", default="generator") == "generator",
+    }
+
+
+# The quarantine (or gap) datasets a source's planted rows end in: dataset -> (source, what its rows are).
+SAMPLE_DATASETS = {
+    "reservations_quarantine": ("clustering", "bad rows quarantined"),
+    "credit_risk_quarantine": ("kaggle", "bad lines quarantined"),
+    "motor_temperature_quarantine": ("kaggle", "bad lines quarantined"),
+    "citesum_quarantine": ("kaggle", "bad records quarantined"),
+    "sales_quarantine": ("sales", "bad lines quarantined"),
+    "payments_quarantine": ("payments", "bad rows quarantined"),
+    "recommendation_quarantine": ("payments", "payments without a client or amount quarantined"),
+    "crypto_gaps_report": ("crypto", "gaps in the candles"),
+}
+
+# The per-file / per-node WARNING lines those rows cause: (logger, message template prefix) -> source. While
+# the source is the generator they are expected, so the summary counts them instead (they stay DEBUG lines);
+# from real data they stay warnings.
+SAMPLE_WARNINGS = {
+    ("cripto_platform.pipelines.clustering.nodes", "quarantined %d of %d reservations"): "clustering",
+    ("cripto_platform.pipelines.ingestion.common", "%s: %d rows kept, %d quarantined"): "kaggle|sales",
+    ("cripto_platform.pipelines.ingestion.crypto_nodes", "crypto silver: %d gaps"): "crypto",
+    ("cripto_platform.pipelines.payments.nodes", "quarantined %d of %d payment rows"): "payments",
+    ("cripto_platform.pipelines.recommendation.nodes", "quarantined %d of %d payments from"): "payments",
+}
+
+
+class _SampleDataWarnings(logging.Filter):
+    """Turns a planted-row WARNING from a sample-data source into a DEBUG record (the summary counts it)."""
+
+    def __init__(self, logger_name: str, sample: dict[str, bool]):
+        super().__init__()
+        self.templates = {prefix: source for (name, prefix), source in SAMPLE_WARNINGS.items() if name == logger_name}
+        self.sample = sample
+        self.demoted = 0
+
+    def _source(self, record: logging.LogRecord) -> str | None:
+        for prefix, source in self.templates.items():
+            if isinstance(record.msg, str) and record.msg.startswith(prefix):
+                if source == "kaggle|sales":  # log_quarantine's first argument is "<source folder>/<version>/<file>"
+                    first = str(record.args[0]) if record.args else ""
+                    return "sales" if first.startswith("sales/") else "kaggle"
+                return source
+        return None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        source = self._source(record)
+        if source is None or not self.sample.get(source):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        self.demoted += 1
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _rows(data: Any) -> int | None:
+    """Rows of a DataFrame-like object (or of a dict of them, e.g. a warehouse schema); None for anything else."""
+    if hasattr(data, "shape") and hasattr(data, "columns"):
+        return int(data.shape[0])
+    if isinstance(data, dict) and data and all(hasattr(value, "shape") and hasattr(value, "columns")
+                                               for value in data.values()):
+        return sum(int(value.shape[0]) for value in data.values())
+    return None
+
+
+def _location(dataset: Any, root: Path) -> tuple[str, str] | None:
+    """("file", path relative to the project) or ("table", name) from a dataset's ``_describe()``."""
+    try:
+        described = dataset._describe()
+    except Exception:  # noqa: BLE001 - a description is a courtesy; the run must not fail on it
+        return None
+    path = described.get("filepath") or described.get("path")
+    if path:
+        text = str(path)
+        try:
+            text = str(Path(text).relative_to(root))
+        except ValueError:
+            pass
+        table = described.get("table")
+        return "file", f"{text}/{table}" if table and not text.endswith(str(table)) else text
+    if described.get("table"):
+        return "table", str(described["table"])
+    return None
+
+
+def _short(path: str) -> str:
+    """A file location cut to its zone folder: ``data/03_primary/kaggle/credit_risk/loans`` -> ``data/03_primary/kaggle``."""
+    parts = Path(path).parts
+    if "://" in path:  # s3://bucket/data/03_primary/... keeps the scheme and bucket
+        scheme, rest = path.split("://", 1)
+        return f"{scheme}://" + "/".join(rest.split("/")[:4])
+    return "/".join(parts[:3]) if len(parts) > 3 else "/".join(parts[:-1] or parts)
+
+
+class _Group:
+    def __init__(self) -> None:
+        self.read = 0
+        self.written = 0
+        self.datasets: set[str] = set()
+        self.quarantined = 0
+        self.files: dict[str, None] = {}
+        self.tables: dict[str, None] = {}
+        self.other: dict[str, None] = {}
+
+
+class RunSummaryHooks:
+    """Print what a run did when it ends: per pipeline rows read / written / quarantined and where outputs went.
+
+    Rows are counted from the DataFrames the catalog saved (persisted datasets only) and loaded (persisted
+    inputs no node of the run produced); locations come from the datasets' ``_describe()``. Rows the sample-data
+    generators plant bad on purpose are summarised as such, instead of a WARNING line per file.
+    """
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from kedro.framework.project import pipelines as registered
+
+        self.started = time.monotonic()
+        self.catalog = catalog
+        self.root = Path(run_params.get("project_path") or Path.cwd()).resolve()
+        self.run_params = run_params
+        self.n_nodes = len(pipeline.nodes)
+        self.produced = set(pipeline.all_outputs())
+        self.node_group: dict[str, str] = {}
+        for name, registered_pipeline in sorted(registered.items()):
+            if name == "__default__":
+                continue
+            for node in registered_pipeline.nodes:
+                self.node_group.setdefault(node.name, name)
+        self.group_names = set(self.node_group.values())
+        self.groups: dict[str, _Group] = {}
+        self.planted: dict[str, int] = {}
+        self.planted_detail: dict[str, dict[str, int]] = {}
+        self.real_rejects: dict[str, int] = {}
+        try:
+            parameters = catalog.load("parameters")
+        except Exception:  # noqa: BLE001 - a catalog without parameters: no source is known to be sample data
+            parameters = {}
+        self.sample = _sample_sources(parameters or {}, pipeline)
+        self.filters = []
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs, is_async) -> None:
+        # Installed with the first node, not before the run: another hook's before_pipeline_run may still stop the
+        # run (WarehouseHooks), and then neither after_pipeline_run nor on_pipeline_error would remove them.
+        if not hasattr(self, "sample") or self.filters is None or self.filters:
+            return
+        for logger_name in sorted({name for name, _ in SAMPLE_WARNINGS}):
+            log_filter = _SampleDataWarnings(logger_name, self.sample)
+            logging.getLogger(logger_name).addFilter(log_filter)
+            self.filters.append((logger_name, log_filter))
+
+    def _group(self, node) -> _Group:
+        name = "other"
+        if node is not None:
+            name = self.node_group.get(node.name) or (node.namespace or "other").split(".")[0]
+            if name not in self.group_names:  # a namespaced node: the registered pipeline holding its name
+                name = next((group for node_name, group in self.node_group.items()
+                             if node.name.endswith("." + node_name) or node_name.endswith("." + node.name)), name)
+        return self.groups.setdefault(name, _Group())
+
+    def _persisted(self, dataset_name: str):
+        if dataset_name.startswith("params:") or dataset_name == "parameters" or dataset_name not in self.catalog:
+            return None
+        dataset = self.catalog.get(dataset_name)
+        return None if type(dataset).__name__ in ("MemoryDataset", "SharedMemoryDataset") else dataset
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node) -> None:
+        if not hasattr(self, "catalog") or dataset_name in self.produced or self._persisted(dataset_name) is None:
+            return
+        rows = _rows(data)
+        if rows:
+            self._group(node).read += rows
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
+        if not hasattr(self, "catalog"):
+            return
+        dataset = self._persisted(dataset_name)
+        if dataset is None:
+            return
+        group = self._group(node)
+        rows = _rows(data) or 0
+        group.datasets.add(dataset_name)
+        if dataset_name in SAMPLE_DATASETS:
+            source, _ = SAMPLE_DATASETS[dataset_name]
+            count = rows
+            if dataset_name == "crypto_gaps_report" and rows and "missing_candles" in data:
+                count = int(data["missing_candles"].sum())
+            if dataset_name != "crypto_gaps_report":
+                group.quarantined += rows
+            if count and self.sample.get(source):
+                self.planted[dataset_name] = self.planted.get(dataset_name, 0) + count
+                if "quarantine_reason" in data:  # short reasons (line-based quarantines give free text)
+                    detail = data["quarantine_reason"].astype(str).value_counts().head(4).to_dict()
+                    self.planted_detail[dataset_name] = {str(k): int(v) for k, v in detail.items()}
+            elif count and dataset_name != "crypto_gaps_report":
+                self.real_rejects[dataset_name] = self.real_rejects.get(dataset_name, 0) + count
+        elif dataset_name.endswith("_quarantine"):
+            group.quarantined += rows
+            if rows:
+                self.real_rejects[dataset_name] = self.real_rejects.get(dataset_name, 0) + rows
+        else:
+            group.written += rows
+        location = _location(dataset, self.root)
+        if location is None and isinstance(data, dict) and _rows(data) is not None:
+            for table in data:  # a schema of tables saved together (e.g. sales_warehouse)
+                group.tables[str(table)] = None
+        elif location is None:
+            group.other[dataset_name] = None
+        elif location[0] == "table":
+            group.tables[location[1]] = None
+        else:
+            group.files[_short(location[1])] = None
+
+    def _finish(self) -> None:
+        for logger_name, log_filter in getattr(self, "filters", None) or []:
+            logging.getLogger(logger_name).removeFilter(log_filter)
+        self.filters = None  # until the next before_pipeline_run
+
+    def summary(self, error: BaseException | None = None) -> str:
+        """The summary's text (also what the hooks print)."""
+        seconds = time.monotonic() - self.started
+        version = self.run_params.get("run_id") or ""
+        status = "completed" if error is None else "FAILED"
+        lines = [f"Run summary: {self.n_nodes} nodes {status} in {seconds:.1f} s"
+                 + (f"; versioned outputs saved as {version}" if version else "")]
+        if error is not None:
+            first = (str(error).strip().splitlines() or [""])[0]
+            lines.append(f"  error: {type(error).__name__}: {first[:300]}")
+        width = max([len(name) for name in self.groups] + [10])
+        for name, group in sorted(self.groups.items()):
+            figures = []
+            if group.read:
+                figures.append(f"read {group.read:,} rows")
+            figures.append(f"wrote {group.written:,} rows to {len(group.datasets)} datasets")
+            if group.quarantined:
+                figures.append(f"quarantined {group.quarantined:,}")
+            lines.append(f"  {name:<{width}}  " + "; ".join(figures))
+            places = sorted(group.files) + [f"warehouse {table}" for table in group.tables] + list(group.other)
+            if places:
+                lines.append(f"  {'':<{width}}  -> " + ", ".join(places))
+        if not self.groups:
+            lines.append("  nothing was written")
+        if self.planted:
+            lines.append("  sample data (rows the generators plant bad on purpose; from a real source they are warnings):")
+        for dataset_name, count in self.planted.items():
+            source, what = SAMPLE_DATASETS[dataset_name]
+            label = dataset_name.removesuffix("_quarantine").removesuffix("_report")
+            detail = self.planted_detail.get(dataset_name)
+            reasons = f": {', '.join(f'{reason} {n}' for reason, n in detail.items())}" if detail else ""
+            if dataset_name == "crypto_gaps_report":
+                what = "missing daily candles (gaps)"
+            lines.append(f"    {label}: {count:,} planted {what} (sample data{reasons}) -> {dataset_name}")
+        for dataset_name, count in self.real_rejects.items():
+            lines.append(f"  {dataset_name}: {count} rows quarantined (see the warnings above)")
+        return "\n".join(lines)
+
+    def _print(self, error: BaseException | None = None) -> None:
+        try:
+            text = self.summary(error)
+        finally:
+            self._finish()
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], run_result, pipeline, catalog) -> None:
+        if hasattr(self, "started"):
+            self._print()
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if hasattr(self, "started"):
+            self._print(error)
