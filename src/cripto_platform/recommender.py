@@ -31,9 +31,10 @@ from annoy import AnnoyIndex
 METRIC = "angular"
 # ``search_k`` None: this many nodes inspected per indexed item, and at least AUTO_SEARCH_K_MIN. Annoy's
 # recall depends on the share of the items a query looks at, so a fixed search_k that is plenty at 300
-# companies (recall@10 1.0 with 3000) is too few at 5,000 (0.83); 4 x items measured recall@10 >= 0.99
-# at 5,000 (benchmarks/README.md), and below 750 companies the floor (the former fixed 3000) applies.
-AUTO_SEARCH_K_PER_ITEM = 4
+# companies (recall@10 1.0 with 3000) is too few at 5,000 (0.83); 2 x items measured recall@10 >= 0.98
+# at 5,000 (benchmarks/README.md; 4 x items doubled the query time for 0.9997), and below 1,500
+# companies the floor (the former fixed 3000) applies.
+AUTO_SEARCH_K_PER_ITEM = 2
 AUTO_SEARCH_K_MIN = 3000
 
 
@@ -143,13 +144,15 @@ def scoring_matrix(company_index: CompanyIndex, neighbours: int, popularity_alph
     return sp.csr_matrix(similarity @ sp.diags(popularity_prior(company_index, popularity_alpha)))
 
 
-def top_n_scores(history: sp.csr_matrix, similarity: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
+def top_n_scores(history: sp.csr_matrix, similarity: sp.csr_matrix, n: int,
+                 chunk_rows: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
     """Per client (row of ``history``): the ``n`` best unpaid companies and their scores.
 
     Returns ``(items, scores)`` of shape (clients, n); a slot with nothing to recommend holds item -1
     and score 0. Ties are broken by item position. The product stays sparse (its non-zeros are at
     most each client's paid companies times ``neighbours``) and the top-n is one sort of those
-    non-zeros: nothing dense of size clients x companies is built.
+    non-zeros: nothing dense of size clients x companies is built, and clients are scored
+    ``chunk_rows`` at a time, so memory stays bounded by a chunk's non-zeros.
     """
     n = max(0, min(n, similarity.shape[1]))
     clients = history.shape[0]
@@ -157,6 +160,15 @@ def top_n_scores(history: sp.csr_matrix, similarity: sp.csr_matrix, n: int) -> t
     best = np.zeros((clients, n), dtype=np.float64)
     if n == 0:
         return items, best
+    history = sp.csr_matrix(history)
+    for start in range(0, clients, chunk_rows):  # bounded memory: a chunk's product, not all clients'
+        stop = min(start + chunk_rows, clients)
+        _top_n_chunk(history[start:stop], similarity, n, items[start:stop], best[start:stop])
+    return items, best
+
+
+def _top_n_chunk(history: sp.csr_matrix, similarity: sp.csr_matrix, n: int, items: np.ndarray,
+                 best: np.ndarray) -> None:
     scores = sp.csr_matrix(history @ similarity, dtype=np.float64)
     paid = sp.csr_matrix(history != 0, dtype=np.float64)
     scores = (scores - scores.multiply(paid)).tocoo()  # already paid: score exactly 0, dropped below
@@ -168,7 +180,6 @@ def top_n_scores(history: sp.csr_matrix, similarity: sp.csr_matrix, n: int) -> t
     keep = rank < n
     items[rows[keep], rank[keep]] = cols[keep]
     best[rows[keep], rank[keep]] = values[keep]
-    return items, best
 
 
 def fill_with_popular(items: np.ndarray, history: sp.csr_matrix, popular_items: np.ndarray,

@@ -78,10 +78,10 @@ def test_a_company_without_popularity_gets_no_score_from_the_prior():
 
 def test_search_k_null_scales_with_the_companies():
     assert resolve_search_k(None, 300) == AUTO_SEARCH_K_MIN
-    assert resolve_search_k(None, 5000) == AUTO_SEARCH_K_PER_ITEM * 5000 == 20000
+    assert resolve_search_k(None, 5000) == AUTO_SEARCH_K_PER_ITEM * 5000 == 10000
     assert resolve_search_k(3000, 5000) == 3000 and resolve_search_k(-1, 5000) == -1
-    vectors = np.random.default_rng(0).normal(size=(1000, 8))
-    index = build_company_index(vectors, [str(i) for i in range(1000)], pd.DataFrame(), n_trees=5,
+    vectors = np.random.default_rng(0).normal(size=(2000, 8))
+    index = build_company_index(vectors, [str(i) for i in range(2000)], pd.DataFrame(), n_trees=5,
                                 search_k=None, seed=1)
     assert index.search_k == 4000  # the resolved number is what the index (and its meta.json) keeps
 
@@ -122,3 +122,13 @@ def test_the_service_path_scores_one_client_as_top_n_scores_does():
         assert [code for code, _ in similar] == [code for code, _ in expected]
         np.testing.assert_allclose([s for _, s in similar], [s for _, s in expected], rtol=1e-12)
         assert len(got) == 10 and not set(paid) & {code for code, _, _ in got}
+
+
+def test_top_n_scores_in_chunks_equals_one_pass():
+    history = sp.random(57, 40, density=0.1, format="csr", random_state=3)
+    similarity = sp.random(40, 40, density=0.3, format="csr", random_state=4)
+    whole = top_n_scores(history, similarity, 6, chunk_rows=1_000)
+    for chunk in (1, 7, 56):
+        chunked = top_n_scores(history, similarity, 6, chunk_rows=chunk)
+        np.testing.assert_array_equal(chunked[0], whole[0])
+        np.testing.assert_array_equal(chunked[1], whole[1])
