@@ -62,7 +62,7 @@ def test_empty_source_fails_clearly_and_overwrites_nothing(kedro_project, wareho
     with warehouse_engine.begin() as connection:
         connection.execute(sa.text("truncate reservations"))
     with pytest.raises(ValueError, match="'reservations@sql' is empty"):
-        run_kedro(kedro_project, "clustering", from_nodes=["clean_reservations"])
+        run_kedro(kedro_project, "clustering", from_nodes=["clustering.clean_reservations"])
     assert _versions(kedro_project, "data/06_models/clustering_model.pkl") == models_before
     assert _run_counts(warehouse_engine) == counts_before
 

@@ -127,9 +127,9 @@ def test_cloud_env_missing_bucket_fails_naming_it_unless_creation_is_allowed(
     monkeypatch.setenv("CRIPTO_S3_BUCKET", "payments-missing-bucket")
     params = {**SMALL, "payments.window.process_time": T1, "payments.landing.create_bucket_if_missing": False}
     with pytest.raises(ValueError, match=r"landing bucket 's3://payments-missing-bucket' does not exist"):
-        run_kedro(kedro_project, "payments", params, env="cloud", node_names=["check_landing_bucket"])
+        run_kedro(kedro_project, "payments", params, env="cloud", node_names=["payments.check_landing_bucket"])
     run_kedro(kedro_project, "payments", {**params, "payments.landing.create_bucket_if_missing": True},
-              env="cloud", node_names=["check_landing_bucket"])
+              env="cloud", node_names=["payments.check_landing_bucket"])
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     assert "payments-missing-bucket" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
 
@@ -188,7 +188,7 @@ class PauseBeforeMerge:
 
     @hook_impl
     def before_node_run(self, node):
-        if node.name == "merge_payments_scd2":
+        if node.name == "payments.merge_payments_scd2":
             self.reached.set()
             assert self.release.wait(120), "run B was never released"
 

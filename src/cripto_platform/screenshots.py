@@ -207,7 +207,7 @@ def shrink_png(path: Path, max_bytes: int = 200_000) -> Path:
 
 
 def viz_url(base: str, build: Path, dataset: str | None = None, pipeline: str = "__default__",
-            theme: str = "light") -> str:
+            theme: str = "light", expand: bool = False) -> str:
     """A page that opens kedro-viz on ``pipeline`` with ``dataset``'s node selected (its metadata panel open).
 
     It first sets kedro-viz's saved settings (``localStorage["KedroViz"]``: theme, no new-feature tour) on the
@@ -215,13 +215,13 @@ def viz_url(base: str, build: Path, dataset: str | None = None, pipeline: str = 
     """
     import json
 
-    query = f"?pid={pipeline}"
+    query = f"?pid={pipeline}" + ("&expandAllPipelines=true" if expand else "")
     if dataset:
         nodes = json.loads((build / "api" / "main").read_text())["nodes"]
         node = next(n for n in nodes if n["name"] == dataset)
         query += f"&sid={node['id']}&sn={dataset}"
     settings = json.dumps({"theme": theme, "showFeatureHints": False})
-    page = f"open-{pipeline}-{dataset or 'flowchart'}.html"
+    page = f"open-{pipeline}-{dataset or 'flowchart'}{'-expanded' if expand else ''}.html"
     (build / page).write_text(
         "<!doctype html><meta charset=utf-8><script>"
         f"localStorage.setItem('KedroViz', JSON.stringify(Object.assign(JSON.parse(localStorage.getItem('KedroViz')"
@@ -277,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
                 run_pipeline(project, pipeline, SMALL[pipeline])
             print("executing notebooks/recommendation.ipynb", flush=True)
             page = notebook_chart_html(project, workdir / "notebook-chart.html")
-        build = viz_build(project)
+            build = viz_build(project)  # previews read the project's warehouse, still running here
         shutil.copy(page, build / "notebook-chart.html")
         with static_server(build) as base:
-            viz = screenshot(viz_url(base, build, "cluster_projection_chart", pipeline="clustering"),
+            viz = screenshot(viz_url(base, build, pipeline="clustering", expand=True),
                              args.out / "kedro-viz.png", budget_ms=15000, size=(1400, 850))
             chart = screenshot(f"{base}/notebook-chart.html", args.out / "notebook-chart.png", budget_ms=8000,
                                size=(1000, 620))
