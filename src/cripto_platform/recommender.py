@@ -36,6 +36,8 @@ METRIC = "angular"
 # companies the floor (the former fixed 3000) applies.
 AUTO_SEARCH_K_PER_ITEM = 2
 AUTO_SEARCH_K_MIN = 3000
+# neighbour_matrix: per 100 neighbours asked, this multiple of the index's search_k (at least 1x).
+NEIGHBOUR_LIST_BUDGET = 1.0
 
 
 def resolve_search_k(search_k: int | None, n_items: int) -> int:
@@ -71,9 +73,11 @@ class CompanyIndex:
             return ()
         return tuple(self.popularity["company_code"].astype(str))
 
-    def neighbours(self, item: int, n: int) -> tuple[list[int], np.ndarray]:
-        """The ``n`` nearest items of ``item`` (itself excluded) and their cosine similarities."""
-        items, distances = self.index.get_nns_by_item(item, n + 1, search_k=self.search_k, include_distances=True)
+    def neighbours(self, item: int, n: int, search_k: int | None = None) -> tuple[list[int], np.ndarray]:
+        """The ``n`` nearest items of ``item`` (itself excluded) and their cosine similarities
+        (``search_k``: this query's budget instead of the index's)."""
+        budget = self.search_k if search_k is None else search_k
+        items, distances = self.index.get_nns_by_item(item, n + 1, search_k=budget, include_distances=True)
         keep = [j for j, other in enumerate(items) if other != item][:n]
         # Annoy's angular distance is sqrt(2 - 2 cos) on normalised vectors.
         cosine = 1.0 - np.square(np.asarray(distances, dtype=np.float64)[keep]) / 2.0
@@ -106,9 +110,14 @@ def build_company_index(vectors: np.ndarray, company_codes: list[str], popularit
 def neighbour_matrix(company_index: CompanyIndex, neighbours: int) -> sp.csr_matrix:
     """Companies x companies: each row holds its ``neighbours`` nearest companies' cosine similarities."""
     n = len(company_index.company_codes)
+    # The index's search_k is validated for recall@10; a list of ``neighbours`` (200 by default) needs
+    # a larger budget to be as complete, and this runs once per company, offline (benchmarks/README.md).
+    search_k = company_index.search_k
+    if search_k > 0:
+        search_k = max(search_k, int(search_k * NEIGHBOUR_LIST_BUDGET * min(neighbours, n) / 100))
     rows, cols, values = [], [], []
     for item in range(n):  # one query per indexed company (not per client or payment)
-        found, cosine = company_index.neighbours(item, min(neighbours, n - 1))
+        found, cosine = company_index.neighbours(item, min(neighbours, n - 1), search_k)
         rows.append(np.full(len(found), item))
         cols.append(np.asarray(found, dtype=np.int64))
         values.append(cosine)
