@@ -99,3 +99,39 @@ def test_peak_arrow_memory_stays_far_below_the_file_size(tmp_path):
     # Materialising the table takes more Arrow memory than the file itself (about 1.5x here);
     # streaming holds a few 1 MiB chunks and the parquet writer's open row groups.
     assert size > 90 * 1024 * 1024 and result["peak"] < size / 5, (result, size)
+
+
+class FailingReader(io.BytesIO):
+    """A binary file whose disk fails after ``good`` bytes."""
+
+    def __init__(self, data: bytes, good: int):
+        super().__init__(data)
+        self.good = good
+
+    def read(self, size=-1):
+        if self.tell() >= self.good:
+            raise OSError("disk read error")
+        return super().read(size)
+
+
+def test_a_read_error_in_the_read_ahead_thread_reaches_the_consumer():
+    import threading
+
+    import pytest
+
+    before = threading.active_count()
+    stream = typed_csv_stream(FailingReader(_lines(20_000), 100_000), COLUMNS, "trades.csv", chunk_bytes=16 * 1024)
+    with pytest.raises(OSError, match="disk read error"):
+        for _ in stream:
+            pass
+    assert threading.active_count() == before
+
+
+def test_a_consumer_that_stops_early_ends_the_read_ahead_thread():
+    import threading
+
+    before = threading.active_count()
+    batches = iter(typed_csv_stream(_lines(20_000), COLUMNS, "trades.csv", chunk_bytes=16 * 1024))
+    next(batches)
+    batches.close()
+    assert threading.active_count() == before

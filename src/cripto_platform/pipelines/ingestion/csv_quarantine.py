@@ -12,7 +12,9 @@ physical line number (the header is line 1), never dropped.
 from __future__ import annotations
 
 import io
+import queue
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -285,6 +287,10 @@ def _quarantine_frame(dataset: str, bad: list[BadLine]) -> pd.DataFrame:
     )
 
 
+READ_AHEAD_CHUNKS = 2
+_END = object()
+
+
 class TypedCsvStream:
     """A raw CSV read chunk by chunk as typed record batches, its quarantine filled in as it goes.
 
@@ -346,16 +352,53 @@ class TypedCsvStream:
         if self._started:
             raise RuntimeError(f"dataset '{self.dataset}': a CSV stream can be read once")
         self._started = True
-        try:
-            for first, chunk in line_chunks(self._handle, 2, self.chunk_bytes, self.max_line_bytes):
-                if isinstance(chunk, LongLine):
-                    self._reject([long_line_error(first, chunk, self.max_line_bytes, self.header, self.delimiter, self.encoding)])
+        # The chunks are parsed one or two ahead in a thread (pyarrow releases the GIL), so parsing
+        # overlaps with whatever consumes the batches (the parquet writer) as pyarrow's own
+        # streaming reader does; the queue bounds how many parsed chunks wait in memory.
+        ready: queue.Queue = queue.Queue(maxsize=READ_AHEAD_CHUNKS)
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
                     continue
-                table = self._read_chunk(first, chunk)
-                self.rows += table.num_rows
-                yield from table.to_batches()
+            return False
+
+        def produce() -> None:
+            try:
+                for table in self._tables():
+                    if not put(table):
+                        return
+                put(_END)
+            except BaseException as error:  # handed to the consumer, raised there
+                put(error)
+            finally:
+                self.close()
+
+        worker = threading.Thread(target=produce, name=f"csv-read-{self.dataset}", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                self.rows += item.num_rows
+                yield from item.to_batches()
         finally:
-            self.close()
+            stop.set()
+            worker.join()
+
+    def _tables(self) -> Iterator[pa.Table]:
+        for first, chunk in line_chunks(self._handle, 2, self.chunk_bytes, self.max_line_bytes):
+            if isinstance(chunk, LongLine):
+                self._reject([long_line_error(first, chunk, self.max_line_bytes, self.header, self.delimiter, self.encoding)])
+                continue
+            yield self._read_chunk(first, chunk)
 
     def reader(self) -> pa.RecordBatchReader:
         """The typed batches as a ``RecordBatchReader`` (for ``pyarrow.dataset.write_dataset``)."""
