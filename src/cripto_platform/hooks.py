@@ -152,6 +152,9 @@ def _location(dataset: Any, root: Path) -> tuple[str, str] | None:
     path = described.get("filepath") or described.get("path")
     if path:
         text = str(path)
+        protocol = described.get("protocol")
+        if protocol not in (None, "file", "local") and "://" not in text:  # fsspec datasets keep the scheme apart
+            text = f"{protocol}://{text}"
         try:
             text = str(Path(text).relative_to(root))
         except ValueError:
@@ -164,12 +167,12 @@ def _location(dataset: Any, root: Path) -> tuple[str, str] | None:
 
 
 def _short(path: str) -> str:
-    """A file location cut to its zone folder: ``data/03_primary/kaggle/credit_risk/loans`` -> ``data/03_primary/kaggle``."""
-    parts = Path(path).parts
-    if "://" in path:  # s3://bucket/data/03_primary/... keeps the scheme and bucket
-        scheme, rest = path.split("://", 1)
-        return f"{scheme}://" + "/".join(rest.split("/")[:4])
-    return "/".join(parts[:3]) if len(parts) > 3 else "/".join(parts[:-1] or parts)
+    """A file location cut to its zone folder: ``data/03_primary/kaggle/credit_risk/loans`` -> ``data/03_primary/kaggle``
+    (``s3://bucket/03_primary/kaggle/...`` -> ``s3://bucket/03_primary/kaggle``)."""
+    scheme, _, rest = path.rpartition("://")
+    parts = [part for part in rest.split("/") if part]
+    short = "/".join(parts[:3]) if len(parts) > 3 else "/".join(parts[:-1] or parts)
+    return f"{scheme}://{short}" if scheme else short
 
 
 class _Group:
