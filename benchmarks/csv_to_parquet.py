@@ -167,11 +167,15 @@ def run_one(method: str, src: str, dst: str) -> None:
     from cripto_platform.pipelines.ingestion.csv_quarantine import read_typed_csv  # noqa: F401
 
     before_mb = _peak_rss_mb()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     METHODS[method](src, dst)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     peak_mb = _peak_rss_mb()
-    print(json.dumps({"method": method, "seconds": elapsed, "peak_rss_mb": peak_mb, "imports_rss_mb": before_mb}), flush=True)
+    print(json.dumps({"method": method, "seconds": elapsed, "cpu_seconds": cpu, "peak_rss_mb": peak_mb,
+                      "imports_rss_mb": before_mb}), flush=True)
     # Skip interpreter teardown: Arrow's thread pools occasionally abort at exit ("terminate called
     # without an active exception") after pandas' parquet writer; the result is already printed.
     os._exit(0)
@@ -232,6 +236,7 @@ def bench_size(args, work: Path, src: Path, rows: int) -> list[dict]:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             runs[method].append(result)
             print(f"{size / 1024**2:,.0f} MiB run {attempt + 1} {method:14s} {result['seconds']:7.1f} s  "
+                  f"CPU {result['cpu_seconds']:6.1f} s  "
                   f"peak RSS {result['peak_rss_mb']:7.0f} MiB", flush=True)
             if attempt == args.repeat - 1:
                 summaries[method] = summarise(str(dst))
@@ -251,6 +256,7 @@ def bench_size(args, work: Path, src: Path, rows: int) -> list[dict]:
                 "method": method,
                 "seconds": seconds[0],
                 "median": seconds[len(seconds) // 2],
+                "cpu": min(r["cpu_seconds"] for r in method_runs),
                 "mb_per_s": size / 1024**2 / seconds[0],
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in method_runs),
                 "extra_mb": max(r["peak_rss_mb"] - r["imports_rss_mb"] for r in method_runs),
@@ -295,10 +301,10 @@ def main() -> None:
                 src.unlink()
         print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python "
               f"{platform.python_version()}, pyarrow {pa.__version__}")
-        print(f"| CSV MiB | rows | method | best s | median s | MiB/s (best) | peak RSS MiB | RSS growth MiB |  "
-              f"({args.repeat} runs each)\n|---:|---:|---|---:|---:|---:|---:|---:|")
+        print(f"| CSV MiB | rows | method | best s | median s | CPU s (least) | MiB/s (best) | peak RSS MiB | RSS growth MiB |  "
+              f"({args.repeat} runs each)\n|---:|---:|---|---:|---:|---:|---:|---:|---:|")
         for r in results:
-            print(f"| {r['size_mib']:,.0f} | {r['rows']:,} | {r['method']} | {r['seconds']:.1f} | {r['median']:.1f} | "
+            print(f"| {r['size_mib']:,.0f} | {r['rows']:,} | {r['method']} | {r['seconds']:.1f} | {r['median']:.1f} | {r['cpu']:.1f} | "
                   f"{r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['extra_mb']:.0f} |")
     finally:
         if not args.keep:
