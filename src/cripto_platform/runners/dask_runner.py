@@ -328,14 +328,19 @@ class DaskRunner(AbstractRunner):
         for node in pipeline.nodes:  # topologically sorted
             members[find(node)].append(node)
         groups = sorted(members.values(), key=lambda group: pipeline.nodes.index(group[0]))
-        self._check_acyclic(groups, producers)
+        self._check_acyclic(groups, self.group_dependencies(pipeline, groups))
         return groups
 
     @staticmethod
-    def _check_acyclic(groups: list[list[Node]], producers: dict[str, Node]) -> None:
+    def group_dependencies(pipeline: Pipeline, groups: list[list[Node]]) -> dict[int, set[int]]:
+        """Task i waits for these tasks: Kedro's node dependencies (transcoding aware: ``t@scd2`` -> ``t@current``)."""
         index = {node: i for i, group in enumerate(groups) for node in group}
-        deps = {i: {index[producers[name]] for node in group for name in node.inputs if name in producers} - {i}
+        node_deps = pipeline.node_dependencies
+        return {i: {index[parent] for node in group for parent in node_deps[node]} - {i}
                 for i, group in enumerate(groups)}
+
+    @staticmethod
+    def _check_acyclic(groups: list[list[Node]], deps: dict[int, set[int]]) -> None:
         done: set[int] = set()
         while len(done) < len(groups):
             ready = [i for i in deps if i not in done and deps[i] <= done]
@@ -372,6 +377,7 @@ class DaskRunner(AbstractRunner):
         from distributed import as_completed
 
         groups = self.groups(pipeline)
+        group_deps = self.group_dependencies(pipeline, groups)
         producers = {name: i for i, group in enumerate(groups) for node in group for name in node.outputs}
         in_memory = {name for name in pipeline.datasets() if isinstance(catalog.get(name), MemoryDataset)}
         free_outputs = sorted(name for name in pipeline.outputs() if name in in_memory)
@@ -395,8 +401,7 @@ class DaskRunner(AbstractRunner):
             memory = {name: getattr(catalog.get(name), "_copy_mode", None)
                       for name in names if name in in_memory and (name in producers)}
             ship = sorted(name for name in produced_here & in_memory if readers.get(name) or name in free_outputs)
-            deps = sorted({producers[name] for node in group for name in node.inputs
-                           if name in producers and producers[name] != i})
+            deps = sorted(group_deps[i])
             for dep in deps:
                 waiting_readers[dep].add(i)
             label = group[0].name if len(group) == 1 else f"{group[0].name} (+{len(group) - 1} colocated)"
@@ -416,7 +421,7 @@ class DaskRunner(AbstractRunner):
             try:
                 report = future.result()
             except Exception as error:  # noqa: BLE001 - a lost worker, a cancelled task
-                failure = self._lost(error, groups[i])
+                failure = self._lost(error, groups[i], reports, groups)
                 break
             for name, kwargs in report["events"]:
                 if name in ("before_node_run", "after_node_run", "on_node_error"):
@@ -457,9 +462,17 @@ class DaskRunner(AbstractRunner):
                     catalog.save(name, value)
 
     @staticmethod
-    def _lost(error: BaseException, group: list[Node]) -> DaskRunnerError:
+    def _lost(error: BaseException, group: list[Node], reports: dict, groups: list[list[Node]]) -> DaskRunnerError:
+        """The Dask-side failure as one clear error: a worker death names the nodes it was running."""
         from distributed.scheduler import KilledWorker
 
+        if not isinstance(error, KilledWorker):  # a task cancelled because a dependency died: find the death
+            for future, i in reports.items():
+                if future.status == "error":
+                    cause = future.exception(timeout=1)
+                    if isinstance(cause, KilledWorker):
+                        error, group = cause, groups[i]
+                        break
         names = ", ".join(node.name for node in group)
         if isinstance(error, KilledWorker):
             return DaskRunnerError(
