@@ -90,7 +90,7 @@ CREATE TABLE {table} (
 def copy_batch(cursor, table: str, rows: pd.DataFrame, hashes: np.ndarray) -> int:
     """The COPY baseline: the batch in binary, in its cheapest form (times and money as integers:
     8 bytes each, nothing for the server to convert), through the merge's own encoder."""
-    from cripto_platform.datasets.payments import _cents, _epoch_us, _text_array
+    from cripto_platform.warehouse.scd2 import _cents, _epoch_us, _text_array
     from cripto_platform.warehouse.binary_copy import copy_binary
 
     cents, cents_null = _cents(rows["amount"])
@@ -143,7 +143,7 @@ def timed(function) -> tuple[float, object]:
 def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int, row_by_row_commit_rows: int) -> dict:
     from psycopg2 import sql
 
-    from cripto_platform.datasets.payments import _enlarge_temp_buffers, merge_payments_scd2, row_hash
+    from cripto_platform.warehouse.scd2 import _enlarge_temp_buffers, merge_payments_scd2, row_hash
     from cripto_platform.warehouse import get_engine, transaction
 
     table = "bench_payments_l0"

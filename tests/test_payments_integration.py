@@ -198,7 +198,7 @@ def test_an_older_run_merging_after_a_newer_one_is_refused_and_history_stays_val
     first; when B reaches its merge it must not close A's versions nor move the watermark back."""
     import threading
 
-    from cripto_platform.datasets.payments import LateBatchError
+    from cripto_platform.warehouse.scd2 import LateBatchError
     from tests.scd2_checks import scd2_violations
 
     engine = clean_payments_tables

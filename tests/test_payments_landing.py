@@ -60,7 +60,7 @@ def _project_catalog(project) -> DataCatalog:
 def test_a_run_that_fails_at_the_merge_leaves_its_landing_file_out_of_loads(
     kedro_project, clean_payments_tables, monkeypatch  # noqa: F811
 ):
-    from cripto_platform.datasets.payments import PaymentsSCD2Dataset
+    from cripto_platform.datasets import PaymentsSCD2Dataset
 
     with monkeypatch.context() as patch:
         def lost(self, data):

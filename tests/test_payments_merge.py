@@ -10,13 +10,8 @@ import pyarrow as pa
 import pytest
 from kedro.io import DatasetError
 
-from cripto_platform.datasets.payments import (
-    CompaniesDimensionDataset,
-    EtlWatermarkDataset,
-    PaymentsSCD2Dataset,
-    merge_payments_scd2,
-    row_hash,
-)
+from cripto_platform.datasets import CompaniesDimensionDataset, EtlWatermarkDataset, PaymentsSCD2Dataset
+from cripto_platform.warehouse.scd2 import merge_payments_scd2, row_hash
 from cripto_platform.pipelines.payments.nodes import deduplicate_payments
 from cripto_platform.warehouse import transaction
 
@@ -148,9 +143,9 @@ def random_batch(rng, n_keys: int, size: int, batch_number: int, previous: pd.Da
 
 @pytest.mark.parametrize(("missing_keys", "key_chunk_rows"), [("ignore", 200_000), ("invalidate", 200_000), ("ignore", 7)])
 def test_random_batches_match_the_pandas_reference(tables, warehouse_url, missing_keys, key_chunk_rows, monkeypatch):
-    import cripto_platform.datasets.payments as payments
+    import cripto_platform.warehouse.scd2 as scd2
 
-    monkeypatch.setattr(payments, "KEY_CHUNK_ROWS", key_chunk_rows)  # 7: keys staged in several chunks
+    monkeypatch.setattr(scd2, "KEY_CHUNK_ROWS", key_chunk_rows)  # 7: keys staged in several chunks
     rng = np.random.default_rng(20261126)
     dataset = _dataset(tables, warehouse_url)
     history: list[dict] = []
@@ -359,7 +354,7 @@ def test_key_stage_binary_copy_round_trips_through_postgres(warehouse_url):
 def test_binary_stage_round_trips_edge_values(warehouse_url):
     """encode_versions + binary COPY into the SCD2 table: NULLs, negative / zero / largest amounts,
     unicode and empty text, far and null timestamps arrive in payments_l0 exactly."""
-    from cripto_platform.datasets.payments import VERSION_COLUMNS, encode_versions, ensure_payments_tables
+    from cripto_platform.warehouse.scd2 import VERSION_COLUMNS, encode_versions, ensure_payments_tables
     from cripto_platform.warehouse.binary_copy import copy_encoded
 
     table = f"payments_bin_{uuid.uuid4().hex[:8]}"
@@ -451,7 +446,7 @@ def test_copy_out_fixed_reads_columns_and_refuses_nulls(warehouse_url):
 
 
 def test_existing_warehouse_gets_the_covering_index_and_loses_the_old_one(warehouse_url):
-    from cripto_platform.datasets.payments import ensure_payments_tables
+    from cripto_platform.warehouse.scd2 import ensure_payments_tables
 
     table = f"payments_old_{uuid.uuid4().hex[:8]}"
     with transaction(warehouse_url) as cursor:
@@ -480,7 +475,7 @@ def _changed(batch: pd.DataFrame, status: str) -> pd.DataFrame:
 
 
 def test_a_batch_older_than_the_last_merge_is_refused_and_writes_nothing(tables, warehouse_url):
-    from cripto_platform.datasets.payments import LateBatchError
+    from cripto_platform.warehouse.scd2 import LateBatchError
     from tests.scd2_checks import scd2_violations
 
     rng = np.random.default_rng(11)
@@ -503,7 +498,7 @@ def test_a_batch_older_than_the_last_merge_is_refused_and_writes_nothing(tables,
 
 
 def test_a_second_batch_at_the_same_process_time_may_not_change_what_it_versioned(tables, warehouse_url):
-    from cripto_platform.datasets.payments import LateBatchError
+    from cripto_platform.warehouse.scd2 import LateBatchError
     from tests.scd2_checks import scd2_violations
 
     rng = np.random.default_rng(12)
@@ -523,7 +518,7 @@ def test_concurrent_merges_are_serialised_and_keep_every_invariant(tables, wareh
     commit, then merges after it (a later B) or is refused (an earlier B). Driven step by step."""
     import threading
 
-    from cripto_platform.datasets.payments import LateBatchError
+    from cripto_platform.warehouse.scd2 import LateBatchError
     from tests.scd2_checks import scd2_violations
 
     rng = np.random.default_rng(13)
@@ -580,7 +575,7 @@ def test_concurrent_merges_are_serialised_and_keep_every_invariant(tables, wareh
 
 
 def test_mass_invalidation_is_refused_without_the_override(tables, warehouse_url):
-    from cripto_platform.datasets.payments import MassInvalidationError
+    from cripto_platform.warehouse.scd2 import MassInvalidationError
 
     rng = np.random.default_rng(14)
     dataset = _dataset(tables, warehouse_url)

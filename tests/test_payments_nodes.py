@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from cripto_platform.datasets.payments import LandingBucketDataset
+from cripto_platform.datasets import LandingBucketDataset
 from cripto_platform.pipelines.payments import nodes
 from tests.payments_params import payments_params
 from cripto_platform.sources.payments import generate_payments
@@ -127,7 +127,7 @@ def test_ids_beyond_int64_are_quarantined_not_wrapped():
 
 
 def test_amounts_round_half_away_from_zero_like_postgresql_numeric():
-    from cripto_platform.datasets.payments import _cents
+    from cripto_platform.warehouse.scd2 import _cents
 
     texts = ["1.005", "0.125", "-1.005", "2.675", "1.00499999999999999", "-0.125", "999999999999.994", "1E+2", " 7.5 "]
     raw = pd.concat([_raw(id=str(i), amount=text) for i, text in enumerate(texts)], ignore_index=True)

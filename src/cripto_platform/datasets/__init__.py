@@ -3,16 +3,14 @@
 from cripto_platform.datasets.annoy_index import AnnoyIndexDataset
 from cripto_platform.datasets.atomic_parquet import AtomicParquetDataset
 from cripto_platform.datasets.committed_partitions import CommittedPartitionedDataset
+from cripto_platform.datasets.companies import CompaniesDimensionDataset
 from cripto_platform.datasets.lake import BytesDataset, LakeRootDataset, LakeTableDataset
-from cripto_platform.datasets.payments import (
-    CompaniesDimensionDataset,
-    EtlWatermarkDataset,
-    LandingBucketDataset,
-    PaymentsApiDataset,
-    PaymentsSCD2Dataset,
-)
+from cripto_platform.datasets.landing_bucket import LandingBucketDataset
+from cripto_platform.datasets.payments_api import PaymentsApiDataset
+from cripto_platform.datasets.payments_scd2 import PaymentsSCD2Dataset
 from cripto_platform.datasets.warehouse import WarehouseQueryDataset, WarehouseTableDataset
 from cripto_platform.datasets.warehouse_schema import WarehouseSchemaDataset
+from cripto_platform.datasets.watermark import EtlWatermarkDataset
 
 __all__ = [
     "AnnoyIndexDataset",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from cripto_platform.datasets.payments import COMPANY_COLUMNS, KEY, PAYMENT_COLUMNS
+from cripto_platform.payments import COMPANY_COLUMNS, KEY, PAYMENT_COLUMNS
 from cripto_platform.sources.payments import CATEGORIES, STATUSES
 
 Severity = Literal["error", "warn"]

@@ -11,7 +11,7 @@ from cripto_platform.warehouse.connection import (
     stop_embedded_server,
     transaction,
 )
-from cripto_platform.warehouse.loading import copy_dataframe, create_table_for, load_sql
+from cripto_platform.warehouse.loading import copy_dataframe, create_table_for, load_sql, load_statement
 
 __all__ = [
     "ENV_PGDATA",
@@ -23,6 +23,7 @@ __all__ = [
     "create_table_for",
     "get_engine",
     "load_sql",
+    "load_statement",
     "resolve_url",
     "stop_embedded_server",
     "transaction",

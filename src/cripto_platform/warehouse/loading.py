@@ -25,6 +25,11 @@ def load_sql(name: str) -> str:
     return resources.files("cripto_platform.warehouse").joinpath("sql", filename).read_text()
 
 
+def load_statement(name: str, **identifiers: str) -> sql.Composed:
+    """``warehouse/sql/<name>`` with its ``{placeholders}`` filled by quoted identifiers (table names)."""
+    return sql.SQL(load_sql(name)).format(**{key: sql.Identifier(value) for key, value in identifiers.items()})
+
+
 def _pg_type(dtype) -> str:
     if isinstance(dtype, pd.DatetimeTZDtype):
         return "timestamptz"

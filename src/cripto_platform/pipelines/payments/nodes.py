@@ -1,8 +1,9 @@
 """Payments nodes (seed 002's two DAGs): bucket check, companies, watermark window, batch, SCD2, index.
 
 Nodes are pure functions on DataFrames and dicts; the warehouse and the bucket are reached through
-catalog datasets (``cripto_platform.datasets.payments``). The two ``fetch_*`` nodes are the source
-boundary: the seeded generator by default, the seed's HTTP API when ``payments.source.kind: api``.
+catalog datasets (``cripto_platform.datasets``), the payments schema is ``cripto_platform.payments``.
+The two ``fetch_*`` nodes are the source boundary: the seeded generator by default, the seed's HTTP
+API when ``payments.source.kind: api``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cripto_platform.datasets.payments import COMPARED, KEY, PAYMENT_COLUMNS
+from cripto_platform.payments import COMPARED, KEY, MAX_CENTS, PAYMENT_COLUMNS
 from cripto_platform.pipelines.payments.params import (
     IndexParams,
     LandingParams,
@@ -30,16 +31,10 @@ from cripto_platform.sources.payments import generate_companies, generate_paymen
 logger = logging.getLogger(__name__)
 
 BATCH_DATASET = "payments_batch_raw"
-INDEX_COLUMNS = [
-    "payment_id", "company_code", "external_client_id", "status", "amount",
-    "payment_at", "created_at", "updated_at",
-]
+INDEX_COLUMNS = list(PAYMENT_COLUMNS)
 
 
 # ------------------------------------------------------------------ bucket
-
-
-MAX_CENTS = 10**14  # payments_l0.amount is numeric(14, 2): fewer than 10^14 cents
 
 
 def check_landing_bucket(status: dict[str, Any], params: LandingParams) -> dict[str, Any]:

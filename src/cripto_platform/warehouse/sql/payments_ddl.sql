@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS {payments} (
     payment_at          timestamptz,
     created_at          timestamptz,
     updated_at          timestamptz,
-    row_hash            bigint      NOT NULL,  -- hash of the compared columns (datasets/payments.py: row_hash)
+    row_hash            bigint      NOT NULL,  -- hash of the compared columns (warehouse/scd2.py: row_hash)
     is_current          boolean     NOT NULL,
     start_date          timestamptz NOT NULL,  -- effective time of the batch that wrote this version
     end_date            timestamptz,           -- effective time of the batch that closed it; NULL while current

@@ -1,7 +1,9 @@
-"""Payments warehouse datasets: the SCD2 merge, the companies dimension, watermarks, the landing bucket.
+"""The SCD type 2 merge of payment batches into the warehouse (``merge_payments_scd2``).
 
-The SCD type 2 merge (``merge_payments_scd2``) runs in ONE transaction, one set-based statement per
-step, each kept in ``warehouse/sql/payments_*.sql``:
+It runs on the caller's transaction, one set-based statement per step, each kept in
+``warehouse/sql/payments_*.sql``; what the datasets in ``cripto_platform.datasets`` add is only the
+connection and the transaction (``PaymentsSCD2Dataset``). The schema (key, compared columns, amount
+limit) is ``cripto_platform.payments``; the change rule is ``row_hash``, written once.
 
 0. a transaction-level advisory lock per table serialises merges; under it ``payments_last_merge``
    refuses a batch older than the last merged one (``LateBatchError``: it would close newer
@@ -20,6 +22,8 @@ step, each kept in ``warehouse/sql/payments_*.sql``:
 
 Unchanged rows (usually most of a batch) only ever travel as key + hash.
 A failure at any step rolls all of it back: the table and the watermark stay as they were.
+The DDL helpers (``ensure_payments_tables``, ``ensure_watermark_table``) and ``advance_watermark``
+are shared with the companies and watermark datasets.
 """
 
 from __future__ import annotations
@@ -31,15 +35,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
 from psycopg2 import sql
 
-from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
-from cripto_platform.warehouse import copy_dataframe, load_sql, transaction
+from cripto_platform.payments import COMPARED, KEY, MAX_CENTS, PAYMENT_COLUMNS
 from cripto_platform.warehouse.binary_copy import (
     copy_binary,
     copy_binary_chunks,
@@ -47,30 +49,20 @@ from cripto_platform.warehouse.binary_copy import (
     copy_out_fixed,
     encode_binary,
 )
+from cripto_platform.warehouse.loading import load_statement
 
 logger = logging.getLogger(__name__)
 
-PAYMENT_COLUMNS = [
-    "payment_id", "company_code", "external_client_id", "status", "amount",
-    "payment_at", "created_at", "updated_at",
-]
-KEY = ["payment_id", "company_code"]
-COMPARED = ["payment_at", "status", "amount", "external_client_id"]
 MISSING_KEYS = ("ignore", "invalidate")
 # Below this share of the history's rows a batch is classified by index probes, above by a merge join.
 SMALL_BATCH_SHARE = 0.05
 KEY_CHUNK_ROWS = 200_000  # the key stage is encoded and sent in chunks of this many rows
-COMPANY_COLUMNS = ["company_code", "company_id", "name", "category", "created_at", "updated_at"]
-
-
-def _statement(name: str, **identifiers: str) -> sql.Composed:
-    return sql.SQL(load_sql(name)).format(**{key: sql.Identifier(value) for key, value in identifiers.items()})
 
 
 def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: str) -> None:
     """Create the SCD2 table, its partial indexes (current key; client) and the control tables when missing."""
     cursor.execute(
-        _statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
+        load_statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
                    payments_current_key_hash=f"{payments}_current_key_hash",
                    payments_client_current=f"{payments}_client_current", merge_log=merge_log)
     )
@@ -79,7 +71,16 @@ def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: st
 
 def ensure_watermark_table(cursor, watermarks: str) -> None:
     """Create the ETL watermark table when missing."""
-    cursor.execute(_statement("etl_watermarks_ddl", watermarks=watermarks))
+    cursor.execute(load_statement("etl_watermarks_ddl", watermarks=watermarks))
+
+
+
+def advance_watermark(cursor, watermarks: str, name: str, last_update, run_id: str | None) -> None:
+    """Move the ETL watermark ``name`` to ``last_update`` (never backwards: ``payments_advance_watermark``)."""
+    cursor.execute(
+        load_statement("payments_advance_watermark", watermarks=watermarks),
+        {"name": name, "last_update": last_update, "run_id": run_id},
+    )
 
 
 def _check_batch(rows: pd.DataFrame, table: str) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +95,7 @@ def _check_batch(rows: pd.DataFrame, table: str) -> tuple[np.ndarray, np.ndarray
             f"first at batch row {int(null_keys.to_numpy().argmax())}; quarantine them before the merge"
         )
     amounts = pd.to_numeric(rows["amount"]).astype("float64")
-    out_of_range = amounts.notna() & ~((amounts.abs() * 100).round() < 10**14)
+    out_of_range = amounts.notna() & ~((amounts.abs() * 100).round() < MAX_CENTS)
     if out_of_range.any():
         raise DatasetError(
             f"merge into '{table}': {int(out_of_range.sum())} amount(s) outside numeric(14, 2) (|amount| < 10^12), "
@@ -217,12 +218,12 @@ def _close_changed(cursor, names: dict[str, str], changed: pd.DataFrame, payment
                    params: dict[str, Any]) -> int:
     """Close the current versions of the changed keys (COPY'd into a small TEMP table, in key order):
     one index probe each. A merge join would walk the whole index and fetch every current row."""
-    cursor.execute(_statement("payments_closing", closing=names["closing"]))
+    cursor.execute(load_statement("payments_closing", closing=names["closing"]))
     copy_binary(cursor, names["closing"], [("payment_id", "int8", payment_ids, None),
                                            ("company_code", "text", _text_array(changed["company_code"]), None)])
     cursor.execute("SET LOCAL enable_nestloop = on")
     cursor.execute("SET LOCAL enable_mergejoin = off")
-    cursor.execute(_statement("payments_close_changed", **names), params)
+    cursor.execute(load_statement("payments_close_changed", **names), params)
     closed = cursor.rowcount
     cursor.execute("SET LOCAL enable_hashjoin = on")
     cursor.execute("SET LOCAL enable_mergejoin = on")
@@ -245,7 +246,7 @@ def _refuse_late_batch(cursor, table: str, merge_log: str, effective: pd.Timesta
     move the watermark back. Nothing is written: the caller's transaction rolls back.
     """
     cursor.execute(
-        _statement("payments_last_merge", merge_log=merge_log), {"table_name": table}
+        load_statement("payments_last_merge", merge_log=merge_log), {"table_name": table}
     )
     row = cursor.fetchone()
     last_effective, last_run = (pd.Timestamp(row[0]).tz_convert("UTC"), row[1]) if row and row[0] else (None, None)
@@ -262,7 +263,7 @@ def _refuse_late_batch(cursor, table: str, merge_log: str, effective: pd.Timesta
 
 def _refuse_zero_length_versions(cursor, names: dict[str, str], effective: pd.Timestamp, table: str) -> None:
     """A second batch at the same process time may not change a key already versioned at that time."""
-    cursor.execute(_statement("payments_versioned_at", **names), {"effective_at": effective.to_pydatetime()})
+    cursor.execute(load_statement("payments_versioned_at", **names), {"effective_at": effective.to_pydatetime()})
     count, example = cursor.fetchone()
     if count:
         raise LateBatchError(
@@ -366,7 +367,7 @@ def merge_payments_scd2(
     step("prepare", started)
 
     started = time.perf_counter()
-    cursor.execute(_statement("payments_stage_keys", keys=names["keys"]))
+    cursor.execute(load_statement("payments_stage_keys", keys=names["keys"]))
     hashes = np.empty(len(rows), dtype=np.int64)
     compared = rows[COMPARED]  # what row_hash reads: each chunk takes only these columns
 
@@ -393,7 +394,7 @@ def merge_payments_scd2(
     # and hash the heap of every current row instead.
     cursor.execute("SET LOCAL enable_hashjoin = off")
     cursor.execute(f"SET LOCAL {'enable_mergejoin' if small_batch else 'enable_nestloop'} = off")
-    classified = copy_out_fixed(cursor, _statement("payments_classify", **names), [("n", "int8"), ("is_new", "bool")])
+    classified = copy_out_fixed(cursor, load_statement("payments_classify", **names), [("n", "int8"), ("is_new", "bool")])
     to_write, is_new = classified["n"], classified["is_new"]
     actions = {"new": int(is_new.sum()), "changed": int((~is_new).sum())}
     step("classify", started)
@@ -418,7 +419,7 @@ def merge_payments_scd2(
     invalidated = 0
     if missing_keys == "invalidate":
         started = time.perf_counter()
-        cursor.execute(_statement("payments_invalidate_missing", **names), params)
+        cursor.execute(load_statement("payments_invalidate_missing", **names), params)
         invalidated = cursor.rowcount
         _refuse_mass_invalidation(cursor, table, invalidated, closed, max_invalidated_share)
         step("invalidate_missing", started)
@@ -451,271 +452,9 @@ def merge_payments_scd2(
         )
     started = time.perf_counter()
     if watermark is not None:
-        cursor.execute(
-            _statement("payments_advance_watermark", watermarks=watermark_table),
-            {"name": watermark_name, "last_update": counts["watermark"], "run_id": run_id},
-        )
-    cursor.execute(_statement("payments_log_merge", merge_log=merge_log_table), counts)
+        advance_watermark(cursor, watermark_table, watermark_name, counts["watermark"], run_id)
+    cursor.execute(load_statement("payments_log_merge", merge_log=merge_log_table), counts)
     step("advance_watermark", started)
     logger.debug("merge into %s step timings: %s", table, {k: round(v, 3) for k, v in timings.items()})
     return counts
 
-
-class PaymentsSCD2Dataset(WarehouseDatasetMixin, AbstractDataset[dict, pd.DataFrame]):
-    """``save`` SCD2-merges a batch and advances the watermark in one transaction; ``load`` is the merge log.
-
-    The saved value is a dict (built by the ``build_payments_merge`` node)::
-
-        {"rows": DataFrame (one row per key), "batch_id": str, "run_id": str, "effective_at": ts,
-         "watermark": ts, "missing_keys": "ignore" | "invalidate", "max_invalidated_share": float | None,
-         "duplicates": int, "quarantined": int}
-
-    A batch older than the last merged one fails with ``LateBatchError`` (nothing written).
-
-    Example::
-
-        payments_l0@scd2:
-          type: cripto_platform.datasets.PaymentsSCD2Dataset
-          table: payments_l0
-          credentials: warehouse
-    """
-
-    def __init__(
-        self,
-        *,
-        table: str = "payments_l0",
-        watermark_table: str = "etl_watermarks",
-        watermark_name: str = "payments",
-        merge_log_table: str = "etl_merge_log",
-        credentials: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._table = table
-        self._watermark_table = watermark_table
-        self._watermark_name = watermark_name
-        self._merge_log_table = merge_log_table
-        self.metadata = metadata
-        self._init_connection(credentials)
-        self.on_step: Callable[[str], None] | None = None  # tests inject failures here
-
-    def save(self, data: dict) -> None:
-        if not isinstance(data, dict) or "rows" not in data:
-            raise DatasetError(f"'{self._table}': expected a merge batch dict with 'rows', got {type(data).__name__}")
-        started = time.perf_counter()
-        with transaction(self.warehouse_url_config) as cursor:
-            counts = merge_payments_scd2(
-                cursor,
-                data["rows"],
-                effective_at=data["effective_at"],
-                batch_id=data["batch_id"],
-                run_id=data.get("run_id"),
-                missing_keys=data.get("missing_keys", "ignore"),
-                watermark=data.get("watermark"),
-                watermark_name=self._watermark_name,
-                duplicates=data.get("duplicates", 0),
-                quarantined=data.get("quarantined", 0),
-                table=self._table,
-                watermark_table=self._watermark_table,
-                merge_log_table=self._merge_log_table,
-                max_invalidated_share=data.get("max_invalidated_share"),
-                on_step=self.on_step,
-            )
-        logger.info(
-            "merged %d payments into '%s' in %.2fs: %d new, %d changed (closed %d), %d unchanged, "
-            "%d invalidated; watermark '%s' -> %s",
-            counts["staged"], self._table, time.perf_counter() - started, counts["inserted_new"],
-            counts["inserted_changed"], counts["closed_changed"], counts["unchanged"], counts["invalidated"],
-            self._watermark_name, counts["watermark"],
-        )
-
-    def load(self) -> pd.DataFrame:
-        query = sql.SQL("SELECT * FROM {} WHERE table_name = %s ORDER BY merged_at").format(
-            sql.Identifier(self._merge_log_table)
-        )
-        with transaction(self.warehouse_url_config) as cursor:
-            ensure_payments_tables(cursor, self._table, self._watermark_table, self._merge_log_table)
-            cursor.execute(query, (self._table,))
-            columns = [column.name for column in cursor.description]
-            return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"table": self._table, "watermark": f"{self._watermark_table}.{self._watermark_name}"}
-
-
-class EtlWatermarkDataset(WarehouseDatasetMixin, AbstractDataset[dict, dict]):
-    """One row of the ETL control table: ``{"name", "last_update" (ISO or None), "run_id"}``."""
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        table: str = "etl_watermarks",
-        credentials: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._name = name
-        self._table = table
-        self.metadata = metadata
-        self._init_connection(credentials)
-
-    def load(self) -> dict:
-        with transaction(self.warehouse_url_config) as cursor:
-            ensure_watermark_table(cursor, self._table)
-            cursor.execute(
-                sql.SQL("SELECT last_update, run_id FROM {} WHERE name = %s").format(sql.Identifier(self._table)),
-                (self._name,),
-            )
-            row = cursor.fetchone()
-        last = pd.Timestamp(row[0]).tz_convert("UTC").isoformat() if row else None
-        return {"name": self._name, "table": self._table, "last_update": last, "run_id": row[1] if row else None}
-
-    def save(self, data: dict) -> None:
-        if not data.get("last_update"):
-            raise DatasetError(f"watermark '{self._table}.{self._name}': 'last_update' is required")
-        with transaction(self.warehouse_url_config) as cursor:
-            ensure_watermark_table(cursor, self._table)
-            cursor.execute(
-                _statement("payments_advance_watermark", watermarks=self._table),
-                {"name": self._name, "last_update": pd.Timestamp(data["last_update"]).to_pydatetime(),
-                 "run_id": data.get("run_id")},
-            )
-
-    def _describe(self) -> dict[str, Any]:
-        return {"table": self._table, "name": self._name}
-
-
-class CompaniesDimensionDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame, pd.DataFrame]):
-    """The companies dimension: ``save`` upserts on ``company_code`` (COPY + one INSERT .. ON CONFLICT)
-    and records the companies' last update in the watermark table, in one transaction."""
-
-    def __init__(
-        self,
-        *,
-        table: str = "companies_l0",
-        watermark_table: str = "etl_watermarks",
-        watermark_name: str = "companies",
-        credentials: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._table = table
-        self._watermark_table = watermark_table
-        self._watermark_name = watermark_name
-        self.metadata = metadata
-        self._init_connection(credentials)
-
-    def _ensure(self, cursor) -> None:
-        cursor.execute(_statement("payments_companies_ddl", companies=self._table))
-        ensure_watermark_table(cursor, self._watermark_table)
-
-    def save(self, data: pd.DataFrame) -> None:
-        missing = [column for column in COMPANY_COLUMNS if column not in data.columns]
-        if missing:
-            raise DatasetError(f"table '{self._table}': companies lack columns {missing}; expected {COMPANY_COLUMNS}")
-        stage = f"{self._table}_stage_{uuid.uuid4().hex[:8]}"
-        with transaction(self.warehouse_url_config) as cursor:
-            self._ensure(cursor)
-            cursor.execute("SET LOCAL TimeZone = 'UTC'")  # naive timestamps mean UTC, as in the merge
-            cursor.execute(
-                sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-                    sql.Identifier(stage), sql.SQL(", ").join(map(sql.Identifier, COMPANY_COLUMNS)),
-                    sql.Identifier(self._table),
-                )
-            )
-            copy_dataframe(cursor, stage, data[COMPANY_COLUMNS])
-            cursor.execute(_statement("payments_companies_upsert", companies=self._table, stage=stage))
-            changed = cursor.rowcount
-            last_update = pd.to_datetime(data["updated_at"], utc=True).max()
-            if pd.notna(last_update):
-                cursor.execute(
-                    _statement("payments_advance_watermark", watermarks=self._watermark_table),
-                    {"name": self._watermark_name, "last_update": last_update.to_pydatetime(), "run_id": None},
-                )
-        logger.info("upserted %d companies into '%s' (%d inserted or changed); last update %s",
-                    len(data), self._table, changed, last_update)
-
-    def load(self) -> pd.DataFrame:
-        with transaction(self.warehouse_url_config) as cursor:
-            self._ensure(cursor)
-            cursor.execute(sql.SQL("SELECT * FROM {} ORDER BY company_code").format(sql.Identifier(self._table)))
-            columns = [column.name for column in cursor.description]
-            return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"table": self._table}
-
-
-class LandingBucketDataset(AbstractDataset[dict, dict]):
-    """The landing bucket (a local folder or an ``s3://`` bucket).
-
-    ``load`` -> ``{"location", "bucket", "exists"}``; ``save({"create": bool})`` creates it when
-    allowed, and fails naming the bucket when it is still missing.
-    """
-
-    def __init__(
-        self,
-        *,
-        path: str,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._path = str(path).rstrip("/")
-        protocol, stripped = fsspec.core.split_protocol(self._path)
-        self._protocol = protocol or "file"
-        self._fs = fsspec.filesystem(self._protocol, **(credentials or {}), **(fs_args or {}))
-        # An object store's "bucket" is its first path element; locally it is the folder itself.
-        self._bucket = stripped.split("/")[0] if self._protocol in ("s3", "s3a", "gs", "gcs", "abfs") else stripped
-        self.metadata = metadata
-
-    @property
-    def _bucket_uri(self) -> str:
-        return f"{self._protocol}://{self._bucket}" if self._protocol != "file" else self._bucket
-
-    def _exists(self) -> bool:
-        try:
-            return bool(self._fs.exists(self._bucket))
-        except PermissionError:
-            return True  # listing refused but the bucket answered
-
-    def load(self) -> dict:
-        return {"location": self._path, "bucket": self._bucket_uri, "exists": self._exists()}
-
-    def save(self, data: dict) -> None:
-        if self._exists():
-            return
-        if not data.get("create"):
-            raise DatasetError(
-                f"landing bucket '{self._bucket_uri}' does not exist; create it or set "
-                "payments.landing.create_bucket_if_missing: true"
-            )
-        if self._protocol == "file":
-            self._fs.makedirs(self._bucket, exist_ok=True)
-        else:
-            self._fs.mkdir(self._bucket)
-        if not self._exists():
-            raise DatasetError(f"landing bucket '{self._bucket_uri}' could not be created")
-        logger.info("created landing bucket '%s'", self._bucket_uri)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": self._path}
-
-
-class PaymentsApiDataset(AbstractDataset[None, dict]):
-    """Read-only: where the payments API is, from credentials (``{base_url: ...}``); nothing is fetched.
-
-    Lets the base URL live in credentials (``CRIPTO_PAYMENTS_API_URL`` or ``conf/local``) while the
-    fetch nodes stay free of configuration lookups; ``payments.source.base_url`` takes precedence.
-    """
-
-    def __init__(self, *, credentials: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> None:
-        self._base_url = (credentials or {}).get("base_url") or None
-        self.metadata = metadata
-
-    def load(self) -> dict:
-        return {"base_url": self._base_url}
-
-    def save(self, data: None) -> None:
-        raise DatasetError("payments_api is read-only: it only says where the payments API is")
-
-    def _describe(self) -> dict[str, Any]:
-        return {"base_url": self._base_url}
