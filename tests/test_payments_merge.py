@@ -595,3 +595,24 @@ def test_mass_invalidation_is_refused_without_the_override(tables, warehouse_url
     assert dataset.load().iloc[-1]["invalidated"] == 3
     dataset.save(_payload(small, "2025-03-04T00:00:00+00:00", missing_keys="invalidate", max_invalidated_share=None))
     assert dataset.load().iloc[-1]["invalidated"] == len(batch) - 13
+
+
+def test_current_and_history_queries_read_the_table_named_in_identifiers(tables, warehouse_url):
+    """payments_current.sql / payments_history.sql name the table as ``{payments}`` (catalog ``identifiers:``)."""
+    from cripto_platform.datasets import WarehouseQueryDataset
+
+    rng = np.random.default_rng(5)
+    batch, _ = deduplicate_payments(random_batch(rng, 30, 40, 0, None))
+    dataset = _dataset(tables, warehouse_url)
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    dataset.save(_payload(_changed(batch, "A"), "2025-03-02T00:00:00+00:00"))
+    credentials = {"url": warehouse_url}
+    identifiers = {"payments": tables["table"]}
+    current = WarehouseQueryDataset(sql_file="payments_current.sql", identifiers=identifiers,
+                                    credentials=credentials)
+    assert len(current.load()) == len(batch)
+    assert len(current.preview(nrows=5)["data"]) == 5
+    history = WarehouseQueryDataset(sql_file="payments_history.sql", identifiers=identifiers,
+                                    query_params={"n_payments": 3}, credentials=credentials).load()
+    assert history[["payment_id", "company_code"]].drop_duplicates().shape[0] == 3
+    assert (history["versions"] == 2).all() and len(history) == 6

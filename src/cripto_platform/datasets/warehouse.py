@@ -11,6 +11,7 @@ from psycopg2 import sql
 
 from cripto_platform.datasets._preview import limited, query_preview, table_exists
 from cripto_platform.warehouse import copy_dataframe, create_table_for, get_engine, load_sql, transaction
+from cripto_platform.warehouse.loading import with_identifiers
 
 WriteMode = Literal["replace", "append", "replace_runs"]
 
@@ -29,12 +30,20 @@ class WarehouseDatasetMixin:
 class WarehouseQueryDataset(WarehouseDatasetMixin, AbstractDataset[None, pd.DataFrame]):
     """Read-only: the result of a parameterised query kept in ``warehouse/sql/<sql_file>``.
 
+    ``identifiers`` fill the file's ``{name}`` placeholders with quoted table names, as the merge's
+    statements are filled (``warehouse.load_statement``); without them the file is run as written.
+
     Example::
 
         reservations@sql:
           type: cripto_platform.datasets.WarehouseQueryDataset
           sql_file: reservations_extract.sql
           credentials: warehouse
+
+        payments_l0@current:
+          type: cripto_platform.datasets.WarehouseQueryDataset
+          sql_file: payments_current.sql
+          identifiers: {payments: payments_l0}
     """
 
     def __init__(
@@ -42,16 +51,25 @@ class WarehouseQueryDataset(WarehouseDatasetMixin, AbstractDataset[None, pd.Data
         *,
         sql_file: str,
         query_params: dict[str, Any] | None = None,
+        identifiers: dict[str, str] | None = None,
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._sql_file = sql_file
         self._query_params = query_params or {}
+        self._identifiers = dict(identifiers or {})
         self.metadata = metadata
         self._init_connection(credentials)
 
-    def load(self) -> pd.DataFrame:
+    def _query(self, limit: int | None = None) -> str | sql.Composed:
+        """The file's query (wrapped in a ``LIMIT`` when ``limit`` is given), identifiers filled."""
         query = load_sql(self._sql_file)
+        if limit is not None:
+            query = f"SELECT * FROM (\n{query.strip().rstrip(';')}\n) AS preview LIMIT {int(limit)}"
+        return with_identifiers(query, **self._identifiers) if self._identifiers else query
+
+    def load(self) -> pd.DataFrame:
+        query = self._query()
         try:
             with transaction(self.warehouse_url_config) as cursor:
                 cursor.execute(query, self._query_params)
@@ -65,13 +83,11 @@ class WarehouseQueryDataset(WarehouseDatasetMixin, AbstractDataset[None, pd.Data
         raise DatasetError(f"'{self._sql_file}' is a read-only query dataset")
 
     def _describe(self) -> dict[str, Any]:
-        return {"sql_file": self._sql_file, "query_params": self._query_params}
+        return {"sql_file": self._sql_file, "query_params": self._query_params, "identifiers": self._identifiers}
 
     def preview(self, nrows: int = 20) -> TablePreview:
         """The query's first ``nrows`` rows for kedro-viz (the query wrapped in a ``LIMIT``)."""
-        query = load_sql(self._sql_file).strip().rstrip(";")
-        wrapped = f"SELECT * FROM (\n{query}\n) AS preview LIMIT {int(nrows)}"
-        return query_preview(self.warehouse_url_config, wrapped, self._query_params or None)
+        return query_preview(self.warehouse_url_config, self._query(limit=nrows), self._query_params or None)
 
 
 class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame, pd.DataFrame]):

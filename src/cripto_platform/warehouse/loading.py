@@ -25,9 +25,14 @@ def load_sql(name: str) -> str:
     return resources.files("cripto_platform.warehouse").joinpath("sql", filename).read_text()
 
 
+def with_identifiers(query: str, **identifiers: str) -> sql.Composed:
+    """``query`` with its ``{placeholders}`` filled by quoted identifiers (table names)."""
+    return sql.SQL(query).format(**{key: sql.Identifier(value) for key, value in identifiers.items()})
+
+
 def load_statement(name: str, **identifiers: str) -> sql.Composed:
     """``warehouse/sql/<name>`` with its ``{placeholders}`` filled by quoted identifiers (table names)."""
-    return sql.SQL(load_sql(name)).format(**{key: sql.Identifier(value) for key, value in identifiers.items()})
+    return with_identifiers(load_sql(name), **identifiers)
 
 
 def _pg_type(dtype) -> str:

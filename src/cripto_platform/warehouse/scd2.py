@@ -49,7 +49,7 @@ from cripto_platform.warehouse.binary_copy import (
     copy_out_fixed,
     encode_binary,
 )
-from cripto_platform.warehouse.loading import load_statement
+from cripto_platform.warehouse.loading import load_sql, load_statement
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +161,12 @@ def _hash_text(values: pd.Series) -> np.ndarray:
 def row_hash(rows: pd.DataFrame) -> np.ndarray:
     """The change rule, written once: a 64-bit hash of the compared columns, NULL-safe, vectorised.
 
+    **A key gets a new version when any of ``COMPARED`` (``payment_at``, ``status``, ``amount``,
+    ``external_client_id``: ``cripto_platform.payments``) is distinct from its current version's,
+    NULL-safely** (SQL's ``IS DISTINCT FROM``: NULL vs NULL is no change, NULL vs a value is one);
+    ``created_at``/``updated_at`` changes alone make no version. The table stores this hash per
+    version and ``payments_classify.sql`` compares hashes, nothing else.
+
     Each compared column is reduced to a uint64 in a canonical form: ``payment_at`` as UTC epoch
     microseconds, ``amount`` in cents, text by SipHash-2-4 (pandas' ``hash_array`` with its fixed
     key) of its UTF-8 bytes; NULL maps to a value no non-NULL can take (even value 0 vs odd, or a
@@ -217,17 +223,12 @@ def encode_versions(rows: pd.DataFrame, hashes: np.ndarray, *, effective_at, bat
 def _close_changed(cursor, names: dict[str, str], changed: pd.DataFrame, payment_ids: np.ndarray,
                    params: dict[str, Any]) -> int:
     """Close the current versions of the changed keys (COPY'd into a small TEMP table, in key order):
-    one index probe each. A merge join would walk the whole index and fetch every current row."""
+    one index probe each (the planner settings are at the top of ``payments_close_changed.sql``)."""
     cursor.execute(load_statement("payments_closing", closing=names["closing"]))
     copy_binary(cursor, names["closing"], [("payment_id", "int8", payment_ids, None),
                                            ("company_code", "text", _text_array(changed["company_code"]), None)])
-    cursor.execute("SET LOCAL enable_nestloop = on")
-    cursor.execute("SET LOCAL enable_mergejoin = off")
     cursor.execute(load_statement("payments_close_changed", **names), params)
-    closed = cursor.rowcount
-    cursor.execute("SET LOCAL enable_hashjoin = on")
-    cursor.execute("SET LOCAL enable_mergejoin = on")
-    return closed
+    return cursor.rowcount  # the UPDATE's: the file's last statement
 
 
 class LateBatchError(DatasetError):
@@ -351,13 +352,7 @@ def merge_payments_scd2(
     # Readers are not blocked; other writers are, so the classification stays true until commit.
     cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(table)))
     last_effective = _refuse_late_batch(cursor, table, merge_log_table, effective)
-    # Durability of this commit may lag a crash by < 1s; the watermark is in the same commit, so a
-    # lost commit is simply re-read on the next run. Atomicity and consistency are unaffected.
-    cursor.execute("SET LOCAL synchronous_commit = off")
-    cursor.execute("SET LOCAL work_mem = '256MB'")  # sorts and hashes of a 1M-row batch in memory
-    # These statements are planned once and run once: JIT compilation (on above a plan cost every
-    # large batch exceeds) would only add its compile time.
-    cursor.execute("SET LOCAL jit = off")
+    cursor.execute(load_sql("payments_merge_settings"))  # commit durability, work_mem, no JIT
     # A batch much smaller than the history is classified fastest by probing the partial unique
     # index in key order; a larger one by a merge join that walks the whole index once.
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))
@@ -388,13 +383,10 @@ def merge_payments_scd2(
     step("stage_keys", started)
 
     started = time.perf_counter()
-    # The join is chosen here rather than from statistics (a TEMP table is never auto-analysed, and
-    # ANALYZE costs a scan): the classifying join reads only the covering index, in key order (a
-    # merge join against the sorted keys, or index probes for a small batch). A hash join would read
-    # and hash the heap of every current row instead.
-    cursor.execute("SET LOCAL enable_hashjoin = off")
-    cursor.execute(f"SET LOCAL {'enable_mergejoin' if small_batch else 'enable_nestloop'} = off")
-    classified = copy_out_fixed(cursor, load_statement("payments_classify", **names), [("n", "int8"), ("is_new", "bool")])
+    # The join method is chosen here, not from statistics: see payments_classify_settings.sql.
+    cursor.execute(load_sql("payments_classify_settings"), {"index_probes": small_batch, "merge_join": not small_batch})
+    classified = copy_out_fixed(cursor, load_statement("payments_classify", **names),
+                                [("n", "int8"), ("is_new", "bool")])
     to_write, is_new = classified["n"], classified["is_new"]
     actions = {"new": int(is_new.sum()), "changed": int((~is_new).sum())}
     step("classify", started)

@@ -1,0 +1,9 @@
+-- Settings for the whole merge transaction (SET LOCAL: they end at its commit or rollback).
+-- Durability of this commit may lag a crash by < 1s; the watermark is in the same commit, so a
+-- lost commit is simply re-read on the next run. Atomicity and consistency are unaffected.
+SET LOCAL synchronous_commit = off;
+-- Sorts and hashes of a 1M-row batch in memory.
+SET LOCAL work_mem = '256MB';
+-- These statements are planned once and run once: JIT compilation (on above a plan cost every
+-- large batch exceeds) would only add its compile time.
+SET LOCAL jit = off;
