@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from cripto_platform.datasets.written_marker import written_marker
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,6 +40,17 @@ def of_version(tables: pd.DataFrame | dict[str, pd.DataFrame], version: str) -> 
 def store_versions(*tables: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     """The ``{version: frame}`` outputs of this run, unchanged, for the lake datasets to write."""
     return tables
+
+
+def with_markers(names: tuple[str, ...], *tables: Any) -> tuple[Any, ...]:
+    """``tables`` unchanged, then one "written" marker per table (``names`` in the same order).
+
+    A writer node returns both, so the ``<table>_written`` datasets are saved together with the
+    tables and the profiling pipeline, which loads the markers, runs after the write.
+    """
+    if len(names) != len(tables):
+        raise ValueError(f"{len(names)} table names for {len(tables)} tables")
+    return (*tables, *(written_marker(name, table) for name, table in zip(names, tables, strict=True)))
 
 
 def newest_up_to(versions: dict[str, Callable[[], pd.DataFrame]], version: str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cripto_platform.pipelines.ingestion.common import of_version
+from cripto_platform.pipelines.ingestion.common import of_version, with_markers
 from cripto_platform.sources.exchange import (
     DAY_MS,
     GeneratedExchange,
@@ -232,3 +232,15 @@ def build_daily_features(
         len(gold), gold["symbol"].nunique(), fraction,
     )
     return {version: gold}
+
+
+def store_silver(silver: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """This run's silver ``{version: frame}`` unchanged for the lake, and its "written" marker."""
+    return with_markers(("crypto_candles_silver",), silver)
+
+
+def build_daily_features_marked(
+    silver: pd.DataFrame | dict[str, pd.DataFrame], params: dict[str, Any], version: str
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """``build_daily_features``, then the "written" marker of ``crypto_daily_features``, saved with it."""
+    return with_markers(("crypto_daily_features",), build_daily_features(silver, params, version))

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cripto_platform.pipelines.ingestion.common import log_quarantine
+from cripto_platform.pipelines.ingestion.common import log_quarantine, with_markers
 from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     check_schema,
@@ -92,6 +92,15 @@ def process_csv_table(
     )
     log_quarantine(key, table.num_rows, quarantine)
     return {version: table}, quarantine
+
+
+def process_csv_table_marked(
+    raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]
+) -> tuple[dict[str, pa.Table], pd.DataFrame, dict[str, Any]]:
+    """``process_csv_table``, then the "written" marker of its table (``kaggle_<dataset>``), saved with it."""
+    processed, quarantine = process_csv_table(raw, version, spec)
+    processed, marker = with_markers((f"kaggle_{spec['dataset']}",), processed)
+    return processed, quarantine, marker
 
 
 def _read_json_lines(data: bytes, key: str) -> pd.DataFrame:
@@ -189,3 +198,13 @@ def process_citesum(
         {version: paper_categories[["paper_id", "category", "is_primary", "split"]]},
         quarantine,
     )
+
+
+CITESUM_TABLES = ("kaggle_citesum_papers", "kaggle_citesum_summaries", "kaggle_citesum_paper_categories")
+
+
+def process_citesum_marked(raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]) -> tuple[Any, ...]:
+    """``process_citesum`` (papers, summaries, paper_categories, quarantine), then the three tables' "written" markers."""
+    *tables, quarantine = process_citesum(raw, version, spec)
+    papers, summaries, categories, *markers = with_markers(CITESUM_TABLES, *tables)
+    return papers, summaries, categories, quarantine, *markers

@@ -1,4 +1,8 @@
-"""Ingestion pipeline: lake check → Kaggle raw/processed, crypto bronze/silver/gold, sales lake + warehouse."""
+"""Ingestion pipeline: lake check → Kaggle raw/processed, crypto bronze/silver/gold, sales lake + warehouse.
+
+Every node writing a lake table the profiling pipeline profiles also returns the table's "written"
+marker (``<table>_written``, saved with the table), which the table's profile loads to run after it.
+"""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -10,9 +14,9 @@ def _csv_table() -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=kaggle_nodes.process_csv_table,
+                func=kaggle_nodes.process_csv_table_marked,
                 inputs=["kaggle_raw", "ingestion_version", "params:table"],
-                outputs=["processed", "quarantine"],
+                outputs=["processed", "quarantine", "processed_written"],
                 name="process_csv_table",
             )
         ]
@@ -25,7 +29,8 @@ def _kaggle() -> Pipeline:
             _csv_table(),
             namespace=name,
             inputs={"kaggle_raw", "ingestion_version"},
-            outputs={"processed": f"kaggle_{name}", "quarantine": f"{name}_quarantine"},
+            outputs={"processed": f"kaggle_{name}", "quarantine": f"{name}_quarantine",
+                     "processed_written": f"kaggle_{name}_written"},
             parameters={"params:table": f"params:ingestion.kaggle.datasets.{name}"},
         )
         for name in ("credit_risk", "motor_temperature")
@@ -40,9 +45,10 @@ def _kaggle() -> Pipeline:
             ),
             *csv_tables,
             Node(
-                func=kaggle_nodes.process_citesum,
+                func=kaggle_nodes.process_citesum_marked,
                 inputs=["kaggle_raw", "ingestion_version", "params:ingestion.kaggle.datasets.citesum"],
-                outputs=["kaggle_citesum_papers", "kaggle_citesum_summaries", "kaggle_citesum_paper_categories", "citesum_quarantine"],
+                outputs=[*kaggle_nodes.CITESUM_TABLES, "citesum_quarantine",
+                         *(f"{table}_written" for table in kaggle_nodes.CITESUM_TABLES)],
                 name="process_citesum",
             ),
         ]
@@ -77,9 +83,9 @@ def _crypto() -> Pipeline:
                 name="build_crypto_silver",
             ),
             Node(
-                func=common.store_versions,
+                func=crypto_nodes.store_silver,
                 inputs=["crypto_candles_silver_run"],
-                outputs=["crypto_candles_silver"],
+                outputs=["crypto_candles_silver", "crypto_candles_silver_written"],
                 name="store_crypto_silver",
             ),
             Node(
@@ -89,9 +95,9 @@ def _crypto() -> Pipeline:
                 name="detect_crypto_gaps",
             ),
             Node(
-                func=crypto_nodes.build_daily_features,
+                func=crypto_nodes.build_daily_features_marked,
                 inputs=["crypto_candles_silver_run", "params:ingestion.crypto.features", "ingestion_version"],
-                outputs="crypto_daily_features",
+                outputs=["crypto_daily_features", "crypto_daily_features_written"],
                 name="build_crypto_daily_features",
             ),
         ]
@@ -117,9 +123,9 @@ def _sales() -> Pipeline:
                 name="process_sales",
             ),
             Node(
-                func=common.store_versions,
+                func=sales_nodes.store_sales_tables,
                 inputs=tables,
-                outputs=["sales_zones", "sales_products", "sales_points_of_sale", "sales_facts"],
+                outputs=[*sales_nodes.SALES_TABLES, *(f"{table}_written" for table in sales_nodes.SALES_TABLES)],
                 name="store_sales_tables",
             ),
             Node(
@@ -129,9 +135,9 @@ def _sales() -> Pipeline:
                 name="load_sales_warehouse",
             ),
             Node(
-                func=sales_nodes.build_monthly_sales_features,
+                func=sales_nodes.build_monthly_sales_features_marked,
                 inputs=["sales_facts_run", "sales_points_of_sale_run", "sales_products_run", "ingestion_version"],
-                outputs="sales_monthly_features",
+                outputs=["sales_monthly_features", "sales_monthly_features_written"],
                 name="build_monthly_sales_features",
             ),
         ]

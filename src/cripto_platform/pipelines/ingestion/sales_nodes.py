@@ -12,7 +12,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 
-from cripto_platform.pipelines.ingestion.common import log_quarantine, of_version
+from cripto_platform.pipelines.ingestion.common import log_quarantine, of_version, with_markers
 from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     check_schema,
@@ -336,3 +336,21 @@ def build_monthly_sales_features(
     monthly = monthly.astype({"unidades": "int64", "n_ventas": "int64"})
     logger.info("sales features: %d rows (%d product x point-of-sale pairs, %d months)", len(monthly), len(pairs), len(months))
     return {version: monthly}
+
+
+SALES_TABLES = ("sales_zones", "sales_products", "sales_points_of_sale", "sales_facts")
+
+
+def store_sales_tables(
+    zones: dict[str, pd.DataFrame], products: dict[str, pd.DataFrame],
+    points: dict[str, pd.DataFrame], sales: dict[str, pd.DataFrame],
+) -> tuple[Any, ...]:
+    """This run's four ``{version: frame}`` tables unchanged for the lake, then their "written" markers."""
+    return with_markers(SALES_TABLES, zones, products, points, sales)
+
+
+def build_monthly_sales_features_marked(
+    sales: pd.DataFrame, points: pd.DataFrame, products: pd.DataFrame, version: str
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """``build_monthly_sales_features``, then the "written" marker of ``sales_monthly_features``, saved with it."""
+    return with_markers(("sales_monthly_features",), build_monthly_sales_features(sales, points, products, version))

@@ -6,9 +6,14 @@ in a run (a candidate left out is reported as ``skipped`` without reading it). A
 one line here and its lazy source in ``conf/base/catalog_profiling.yml``.
 
 ``source`` is the lazy catalog dataset the profile node reads (a ``LakeScanDataset`` or a
-``WarehouseSourceDataset``); ``after`` are lazy datasets loaded only so Kedro orders the node after
+``WarehouseSourceDataset``); ``after`` are datasets loaded only so Kedro orders the node after
 the table's writer. A source named ``<table>@profile`` is a transcoded view of the writer's own
-dataset (``payments_l0@scd2``, ``reservations@sample``), which orders it for free.
+dataset (``payments_l0@scd2``, ``reservations@sample``), which orders it for free. Tables written
+under a plain name (every lake table, ``reservation_clusters``) cannot be transcoded without
+renaming them everywhere, so their writer also saves a marker ``<table>_written`` (the
+``"{name}_written"`` factory in ``conf/base/catalog.yml``) and the profile is ``after`` it. With
+``--pipeline profiling`` alone the markers are those of the last run; a marker never written loads
+as ``None`` (and the table is reported ``missing``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ class ProfiledTable:
 
 
 CANDIDATES: tuple[ProfiledTable, ...] = (
-    *(ProfiledTable(name, "lake", f"{name}_scan") for name in (
+    *(ProfiledTable(name, "lake", f"{name}_scan", after=(f"{name}_written",)) for name in (
         "kaggle_credit_risk", "kaggle_motor_temperature", "kaggle_citesum_papers", "kaggle_citesum_summaries",
         "kaggle_citesum_paper_categories", "crypto_candles_silver", "crypto_daily_features", "sales_zones",
         "sales_products", "sales_points_of_sale", "sales_facts", "sales_monthly_features")),
@@ -33,7 +38,8 @@ CANDIDATES: tuple[ProfiledTable, ...] = (
     # companies_l0 is upserted before payments are validated, so before payments_l0's merge.
     ProfiledTable("companies_l0", "warehouse", "companies_l0_table", after=("payments_l0@profile",)),
     ProfiledTable("reservations", "warehouse", "reservations@profile"),
-    ProfiledTable("reservation_clusters", "warehouse", "reservation_clusters_table"),
+    ProfiledTable("reservation_clusters", "warehouse", "reservation_clusters_table",
+                  after=("reservation_clusters_written",)),
 )
 
 NAMES: tuple[str, ...] = tuple(table.name for table in CANDIDATES)
