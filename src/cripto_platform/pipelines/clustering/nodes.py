@@ -125,12 +125,16 @@ def score_candidates(
 ) -> tuple[pd.DataFrame, dict[int, Any]]:
     """Fit every candidate and grid point on ``features``; one score row each."""
     rows, fitted = [], {}
+    total = sum(len(ParameterGrid(spec.get("grid", {}))) for spec in candidates.values())
     for algorithm, spec in candidates.items():
         for grid_point in ParameterGrid(spec.get("grid", {})):
             estimator = _build_estimator(spec["class"], grid_point, params["random_state"])
             started = time.perf_counter()
             labels = _fit_labels(estimator, features)
             fit_seconds = time.perf_counter() - started
+            logger.info("model selection %d/%d: %s %s fitted on %d rows in %.2fs",
+                        len(rows) + 1, total, algorithm, json.dumps(grid_point, sort_keys=True), len(features),
+                        fit_seconds)
             fitted[len(rows)] = (estimator, labels)
             rows.append(
                 {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -15,6 +17,14 @@ from cripto_platform.profiling import drift, html, sql
 from cripto_platform.profiling.figures import SCHEMA_VERSION
 from cripto_platform.profiling.parquet import profile_source
 from cripto_platform.profiling.sources import ParquetSource, WarehouseSource
+
+logger = logging.getLogger(__name__)
+
+
+def _log_profiled(name: str, kind: str, figures: dict[str, Any], started: float) -> None:
+    table = figures.get("table_stats") or {}
+    logger.info("profiled %s table '%s': %s rows, %s columns in %.2fs", kind, name, table.get("rows", "?"),
+                table.get("columns", "?"), time.perf_counter() - started)
 
 
 def resolve_profiling_version(run_metadata: dict[str, str]) -> str:
@@ -59,7 +69,9 @@ def profile_lake_table(source: ParquetSource, options: ProfileParams, tables: Ta
         return {**_envelope(source, "lake", None, "missing", run_version, "the table has no version yet"),
                 **_empty_figures()}
     rules, merge = _rules(source.name, tables)
+    started = time.perf_counter()
     figures = profile_source(source, options.model_dump(), rules, merge)
+    _log_profiled(source.name, "lake", figures, started)
     return {**_envelope(source, "lake", source.version, "profiled", run_version), **figures}
 
 
@@ -73,7 +85,9 @@ def profile_warehouse_table(source: WarehouseSource, options: ProfileParams, tab
         return {**_envelope(source, "warehouse", None, "missing", run_version, "the table does not exist"),
                 **_empty_figures()}
     rules, merge = _rules(source.name, tables)
+    started = time.perf_counter()
     figures = sql.profile_table(source, options.model_dump(), rules, merge)
+    _log_profiled(source.name, "warehouse", figures, started)
     return {**_envelope(source, "warehouse", None, "profiled", run_version), **figures}
 
 
