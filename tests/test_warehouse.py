@@ -61,6 +61,19 @@ def test_kedro_run_against_unreachable_server_fails_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
 
 
+def test_warehouse_hook_raises_an_exception_a_notebook_can_catch():
+    """WarehouseHooks stops the run with WarehouseUnavailableError, not SystemExit (which would end a kernel)."""
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+
+    from cripto_platform.hooks import WarehouseHooks
+
+    catalog = DataCatalog({"table": WarehouseTableDataset(table="t", credentials={"url": UNREACHABLE})})
+    pipeline = Pipeline([Node(func=len, inputs="table", outputs="n", name="count")])
+    with pytest.raises(WarehouseUnavailableError, match=r"127\.0\.0\.1:1"):
+        WarehouseHooks().before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+
+
 def _frame(run_id, n):
     return pd.DataFrame({"run_id": run_id, "value": range(n), "at": pd.Timestamp("2024-05-01 10:00")})
 

@@ -26,12 +26,17 @@ class RunMetadataHooks:
 
 
 class WarehouseHooks:
-    """Fail fast, in one line, when the pipeline needs a warehouse that cannot be reached."""
+    """Fail fast, before any node runs, when the pipeline needs a warehouse that cannot be reached.
+
+    Raises ``WarehouseUnavailableError`` (an exception, not ``SystemExit``: a notebook's
+    ``session.run()`` gets an error it can catch); ``kedro run`` prints it as one line
+    (``cripto_platform.cli``) and exits with code 1.
+    """
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
-        from cripto_platform.warehouse import WarehouseUnavailableError
+        from cripto_platform.warehouse import check_connection
 
         urls = set()
         for name in pipeline.datasets():
@@ -39,13 +44,7 @@ class WarehouseHooks:
             if isinstance(dataset, WarehouseDatasetMixin):
                 urls.add(dataset.warehouse_url_config)
         for url in urls:
-            try:
-                from cripto_platform.warehouse import check_connection
-
-                check_connection(url)
-            except WarehouseUnavailableError as error:
-                # SystemExit with a message: one line on stderr, exit code 1, no traceback.
-                raise SystemExit(f"error: {error}") from None
+            check_connection(url)  # raises WarehouseUnavailableError
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from fsspec.core import url_to_fs
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 from kedro_datasets.partitions import PartitionedDataset
+from kedro_datasets.text import TextDataset
 from pyarrow.fs import FSSpecHandler, LocalFileSystem, PyFileSystem
 
 from cripto_platform.datasets._preview import table_preview
@@ -341,38 +342,15 @@ class RawVersionsDataset(PartitionedDataset):
         self._invalidate_caches()
 
 
-class BytesDataset(AbstractDataset[bytes, bytes]):
-    """A file's bytes exactly as received (the raw zone); use it under ``PartitionedDataset``."""
+class BytesDataset(TextDataset):
+    """A file's bytes exactly as received: kedro-datasets' ``text.TextDataset`` opened in binary mode.
 
-    def __init__(
-        self,
-        *,
-        filepath: str,
-        fs_args: dict[str, Any] | None = None,
-        credentials: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._filepath = filepath
-        self._fs, self._path = url_to_fs(filepath, **(fs_args or {}), **(credentials or {}))
-        self.metadata = metadata
+    The catalog uses ``text.TextDataset`` with ``fs_args: {open_args_load: {mode: rb}, open_args_save:
+    {mode: wb}}`` directly (``catalog_ingestion.yml``); this name is that configuration for code that
+    builds the dataset itself.
+    """
 
-    def load(self) -> bytes:
-        with self._fs.open(self._path, "rb") as handle:
-            return handle.read()
-
-    def save(self, data: bytes) -> None:
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        parent = self._path.rsplit("/", 1)[0]
-        self._fs.makedirs(parent, exist_ok=True)
-        with self._fs.open(self._path, "wb") as handle:
-            handle.write(data)
-
-    def _exists(self) -> bool:
-        return self._fs.exists(self._path)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
+    DEFAULT_FS_ARGS: dict[str, Any] = {"open_args_load": {"mode": "rb"}, "open_args_save": {"mode": "wb"}}
 
 
 class LakeRootDataset(AbstractDataset[None, dict[str, Any]]):

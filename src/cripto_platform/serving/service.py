@@ -184,7 +184,7 @@ class RecommendationService:
             with self._kedro:
                 try:
                     version = self.project.run(PIPELINE, runner=self.runner)
-                except (Exception, SystemExit) as error:  # hooks stop a run with SystemExit
+                except Exception as error:  # e.g. WarehouseUnavailableError from WarehouseHooks
                     logger.exception("`%s` failed", BUILD_COMMAND)
                     serving = f"still serving version {previous}" if previous else "no index is served yet"
                     raise IndexBuildError(f"`{BUILD_COMMAND}` failed: {_reason(error)}; {serving}") from None
