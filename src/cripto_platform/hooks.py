@@ -300,8 +300,12 @@ class RunSummaryHooks:
             group.files[_short(location[1])] = None
 
     def _finish(self) -> None:
-        for logger_name, log_filter in getattr(self, "filters", None) or []:
-            logging.getLogger(logger_name).removeFilter(log_filter)
+        # Every sample-data filter, not only this run's: two runs overlapping in one process (threads
+        # sharing these hooks) would otherwise leave the first run's filters demoting later warnings.
+        for logger_name in {name for name, _ in SAMPLE_WARNINGS}:
+            logger = logging.getLogger(logger_name)
+            for log_filter in [f for f in logger.filters if isinstance(f, _SampleDataWarnings)]:
+                logger.removeFilter(log_filter)
         self.filters = None  # until the next before_pipeline_run
 
     def summary(self, error: BaseException | None = None) -> str:
