@@ -8,6 +8,16 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+# Fixtures that start or reach a server: every test using one is an integration test, so
+# `pytest -m "not integration"` is a fast unit run with no PostgreSQL, S3 or HTTP server.
+SERVER_FIXTURES = {"warehouse_url", "warehouse_engine", "kedro_project", "s3_endpoint", "s3_bucket"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def warehouse_url(tmp_path_factory):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from cripto_platform.pipelines.payments import nodes
 from cripto_platform.quality import QualityRuleError
 from tests.conftest import run_kedro
-from tests.test_payments_integration import SMALL, T1, clean_payments_tables  # noqa: F401 (fixture)
+from tests.pipelines.payments.test_integration import SMALL, T1, clean_payments_tables  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 

@@ -171,7 +171,7 @@ def row_hash(rows: pd.DataFrame) -> np.ndarray:
     microseconds, ``amount`` in cents, text by SipHash-2-4 (pandas' ``hash_array`` with its fixed
     key) of its UTF-8 bytes; NULL maps to a value no non-NULL can take (even value 0 vs odd, or a
     separate null flag), so NULL -> NULL is no change and NULL <-> value is a change. The columns are
-    folded in a fixed order with splitmix64. ``tests/test_payments_merge.py`` pins known hashes, so
+    folded in a fixed order with splitmix64. ``tests/warehouse/test_scd2.py`` pins known hashes, so
     a library change that altered them would fail CI rather than silently add versions.
     """
     payment_at, payment_at_null = _epoch_us(rows["payment_at"])

@@ -476,7 +476,7 @@ def _changed(batch: pd.DataFrame, status: str) -> pd.DataFrame:
 
 def test_a_batch_older_than_the_last_merge_is_refused_and_writes_nothing(tables, warehouse_url):
     from cripto_platform.warehouse.scd2 import LateBatchError
-    from tests.scd2_checks import scd2_violations
+    from tests.warehouse.scd2_checks import scd2_violations
 
     rng = np.random.default_rng(11)
     dataset = _dataset(tables, warehouse_url)
@@ -499,7 +499,7 @@ def test_a_batch_older_than_the_last_merge_is_refused_and_writes_nothing(tables,
 
 def test_a_second_batch_at_the_same_process_time_may_not_change_what_it_versioned(tables, warehouse_url):
     from cripto_platform.warehouse.scd2 import LateBatchError
-    from tests.scd2_checks import scd2_violations
+    from tests.warehouse.scd2_checks import scd2_violations
 
     rng = np.random.default_rng(12)
     dataset = _dataset(tables, warehouse_url)
@@ -519,7 +519,7 @@ def test_concurrent_merges_are_serialised_and_keep_every_invariant(tables, wareh
     import threading
 
     from cripto_platform.warehouse.scd2 import LateBatchError
-    from tests.scd2_checks import scd2_violations
+    from tests.warehouse.scd2_checks import scd2_violations
 
     rng = np.random.default_rng(13)
     batch, _ = deduplicate_payments(random_batch(rng, 40, 60, 0, None))

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from cripto_platform.datasets import LandingBucketDataset
 from cripto_platform.pipelines.payments import nodes
-from tests.payments_params import payments_params
+from tests.pipelines.payments.params import payments_params
 from cripto_platform.sources.payments import generate_payments
 
 RUN = {"run_id": "r1", "started_at": "2026-03-01T12:00:00+00:00", "save_version": "v"}

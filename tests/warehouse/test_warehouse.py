@@ -132,6 +132,7 @@ def test_stop_command_shuts_the_embedded_server_down(tmp_path):
         psycopg2.connect(url, connect_timeout=3)
 
 
+@pytest.mark.integration  # starts an embedded PostgreSQL of its own
 def test_embedded_server_is_tuned_once_and_keeps_a_users_settings(tmp_path):
     """First start: the sizes of EMBEDDED_SERVER_SETTINGS (restarting for shared_buffers); a value
     the user sets with ALTER SYSTEM survives later starts; the server restarts in the same process."""

@@ -13,7 +13,7 @@ from cripto_platform.pipelines.payments.nodes import (
     validate_payments_batch,
 )
 from tests.conftest import run_kedro
-from tests.payments_params import sample_dict, sample_params, source_params
+from tests.pipelines.payments.params import sample_dict, sample_params, source_params
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +199,7 @@ def test_an_older_run_merging_after_a_newer_one_is_refused_and_history_stays_val
     import threading
 
     from cripto_platform.warehouse.scd2 import LateBatchError
-    from tests.scd2_checks import scd2_violations
+    from tests.warehouse.scd2_checks import scd2_violations
 
     engine = clean_payments_tables
     t0, t1, t2 = "2026-02-25T00:00:00+00:00", T1, T2
@@ -241,7 +241,7 @@ def test_an_older_run_merging_after_a_newer_one_is_refused_and_history_stays_val
 
 def test_replaying_an_older_window_re_reads_it_at_the_current_process_time(kedro_project, clean_payments_tables):
     """README's replay: payments.window.since re-reads from an older time; versions stay in time order."""
-    from tests.scd2_checks import scd2_violations
+    from tests.warehouse.scd2_checks import scd2_violations
 
     engine = clean_payments_tables
     run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1})

@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     import pandas as pd
     from kedro.io import DataCatalog
 
-    from tests.test_atomic_parquet import _frame
+    from tests.datasets.test_atomic_parquet import _frame
 
     config, name, n, offset, pad, partition = json.loads(sys.argv[1])
     data = _frame(n, offset, pad)

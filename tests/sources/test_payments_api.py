@@ -16,13 +16,15 @@ import pytest
 from cripto_platform.pipelines.payments.nodes import fetch_companies, fetch_payments_batch, validate_payments_batch
 from cripto_platform.sources.payments import generate_companies, generate_payments
 from cripto_platform.pipelines.payments.params import SourceParams
-from tests.payments_params import sample_dict, sample_params, source_params
+from tests.pipelines.payments.params import sample_dict, sample_params, source_params
 from cripto_platform.sources.payments_api import (
     PaymentsApiClient,
     PaymentsApiError,
     PaymentsApiServer,
     serve_in_thread,
 )
+
+pytestmark = pytest.mark.integration  # real HTTP servers and sockets on 127.0.0.1
 
 NOW = "2026-03-01T00:00:00+00:00"
 GENERATOR = sample_dict(seed=11, origin="2026-01-01", payments_per_day=40, n_companies=7)

@@ -20,9 +20,9 @@ from cripto_platform.pipelines.payments.nodes import deduplicate_payments
 from cripto_platform.warehouse import WarehouseConnectionLost, resolve_url, stop_embedded_server, transaction
 from cripto_platform.warehouse.connection import embedded_pgdata
 from tests.conftest import run_kedro
-from tests.test_payments_integration import SMALL, T1, T2, _query, clean_payments_tables  # noqa: F401 (fixture)
-from tests.test_payments_integration import _watermark as _payments_watermark
-from tests.test_payments_merge import _dataset, _payload, _table, _watermark, random_batch
+from tests.pipelines.payments.test_integration import SMALL, T1, T2, _query, clean_payments_tables  # noqa: F401 (fixture)
+from tests.pipelines.payments.test_integration import _watermark as _payments_watermark
+from tests.warehouse.test_scd2 import _dataset, _payload, _table, _watermark, random_batch
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from kedro.io import DataCatalog, DatasetError
 
 from cripto_platform.pipelines.payments import nodes
 from tests.conftest import run_kedro
-from tests.test_payments_integration import SMALL, T1, T2, clean_payments_tables  # noqa: F401 (fixture)
+from tests.pipelines.payments.test_integration import SMALL, T1, T2, clean_payments_tables  # noqa: F401 (fixture)
 
 LANDING = "data/01_raw/payments_landing/payments"
 
