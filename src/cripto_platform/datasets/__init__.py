@@ -1,4 +1,9 @@
-"""Custom Kedro datasets where kedro-datasets has none."""
+"""Custom Kedro datasets where kedro-datasets has none: thin classes, one concern per module.
+
+Each hands the work to a library or to ``cripto_platform.warehouse`` (the SCD2 merge is
+``warehouse.scd2``; ``payments_scd2.PaymentsSCD2Dataset`` only opens its transaction). Catalog
+entries name them as ``cripto_platform.datasets.<Class>``.
+"""
 
 from cripto_platform.datasets.annoy_index import AnnoyIndexDataset
 from cripto_platform.datasets.atomic_parquet import AtomicParquetDataset

@@ -1,4 +1,9 @@
-"""The PostgreSQL warehouse: an embedded server by default, any PostgreSQL by URL."""
+"""The PostgreSQL warehouse: an embedded server by default, any PostgreSQL by URL.
+
+``connection`` (URL, embedded pgserver, transactions), ``loading`` (COPY, ``.sql`` files with their
+identifiers), ``binary_copy`` (COPY's binary format), ``scd2`` (the payments SCD2 merge), ``sql/``
+(one statement per step).
+"""
 
 from cripto_platform.warehouse.connection import (
     ENV_PGDATA,
