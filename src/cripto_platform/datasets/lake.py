@@ -7,6 +7,7 @@ Paths may be local or ``s3://`` (fsspec/s3fs; the endpoint comes from ``AWS_ENDP
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -42,8 +43,20 @@ def _arrow_fs(fs: fsspec.AbstractFileSystem):
     return LocalFileSystem() if _is_local(fs) else PyFileSystem(FSSpecHandler(fs))
 
 
+def as_arrow(data: Any) -> pa.Table | pa.RecordBatchReader:
+    """``data`` as Arrow: a table as is, a frame converted, a stream (a ``RecordBatchReader`` or any object
+    with ``__arrow_c_stream__``, e.g. the ingestion's ``TypedCsvStream``) as a reader, not materialised."""
+    if isinstance(data, (pa.Table, pa.RecordBatchReader)):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(data)
+    raise TypeError(f"cannot write {type(data).__name__} as a table: give a DataFrame, an Arrow table or an Arrow stream")
+
+
 def write_partitioned(
-    data: pd.DataFrame | pa.Table,
+    data: pd.DataFrame | pa.Table | pa.RecordBatchReader,
     path: str,
     partition_cols: list[str] | None = None,
     compression: str = "zstd",
@@ -52,10 +65,10 @@ def write_partitioned(
     """Write ``data`` as hive-partitioned compressed parquet under ``path``, replacing what was there.
 
     The files are written to a staging folder beside ``path`` first and swapped in only once complete,
-    so a failed write leaves the previous content of ``path`` as it was.
+    so a failed write leaves the previous content of ``path`` as it was. A stream (``RecordBatchReader``
+    or an ``__arrow_c_stream__`` object) is written as it is read, never materialised.
     """
-    # A RecordBatchReader is written as it is read (streamed), never materialised.
-    table = data if isinstance(data, (pa.Table, pa.RecordBatchReader)) else pa.Table.from_pandas(data, preserve_index=False)
+    table = as_arrow(data)
     fs, root = (fs, path) if fs is not None else url_to_fs(path)
     root = root.rstrip("/")
     staging = _staging_name(root)
@@ -193,7 +206,11 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
     """One processed table under ``{path}/{version}/{table}/`` as partitioned, compressed parquet.
 
     ``save({"20261126": frame})`` writes that version (a dict, as ``PartitionedDataset`` takes, so the
-    node decides the version). ``load()`` returns the newest version, or ``load_version`` when set;
+    node decides the version). The value may also be an Arrow stream (a ``RecordBatchReader`` or an
+    object with ``__arrow_c_stream__``, such as the ingestion's ``TypedCsvStream``): it is written batch by
+    batch as it is read (``write_partitioned``: staged, then swapped in), so a table larger than memory
+    can be saved. A catalog ``validator:`` sees what the node returned; the quality rules need whole
+    frames, so streamed tables carry no validator (the Kaggle CSV tables, the only streamed ones, have none). ``load()`` returns the newest version, or ``load_version`` when set;
     with ``missing_ok`` and no version yet it returns an empty frame. With ``all_versions`` it returns
     ``{version: load function}`` for every version instead (as ``PartitionedDataset`` does), so a node
     can pick the version it needs (e.g. the newest one up to the run's version).
@@ -276,7 +293,11 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
         for version, frame in data.items():
             if not VERSION_PATTERN.match(str(version)):
                 raise DatasetError(f"table '{self._table}': version '{version}' is not yyyymmdd")
-            columns = frame.column_names if isinstance(frame, pa.Table) else list(frame.columns)
+            try:
+                frame = as_arrow(frame)
+            except TypeError as error:
+                raise DatasetError(f"table '{self._table}' version {version}: {error}") from None
+            columns = frame.schema.names
             missing = [c for c in self._partition_cols if c not in columns]
             if missing:
                 raise DatasetError(f"table '{self._table}': partition column(s) {missing} not in the data")
@@ -312,8 +333,18 @@ class RawVersionsDataset(PartitionedDataset):
     Partition ids hold a ``yyyymmdd`` folder (``{version}/{file}`` or ``{dataset}/{version}/{file}``).
     Saving writes every file of a version to a staging folder beside it and swaps it in
     (``swap_in``), so rewriting a version drops files the source no longer has, a failed save keeps
-    the previous folder, and other versions are not touched. Loading is ``PartitionedDataset``'s.
+    the previous folder, and other versions are not touched. Loading is ``PartitionedDataset``'s, with
+    each lazy loader a ``RawFile``: called, it loads the file as before (its bytes); ``open()`` gives a
+    binary file to stream it instead, so a file larger than memory can be read.
     """
+
+    def load(self) -> dict[str, RawFile]:
+        loaders = super().load()  # lists the partitions (cached until the next load or save)
+        files = {}
+        for path in self._list_partitions():
+            partition = self._path_to_partition(path)
+            files[partition] = RawFile(self._join_protocol(path), self._filesystem, path, loaders[partition])
+        return files
 
     def save(self, data: dict[str, Any]) -> None:
         folders: dict[str, dict[str, Any]] = {}
@@ -340,6 +371,32 @@ class RawVersionsDataset(PartitionedDataset):
                 raise
             swap_in(fs, staging, root)
         self._invalidate_caches()
+
+
+class RawFile:
+    """One raw-zone file, not read yet: call it for its content (what the partition's dataset loads, as
+    ``PartitionedDataset``'s lazy loaders do), or ``open()`` it for a binary file to read in pieces."""
+
+    def __init__(self, path: str, fs: fsspec.AbstractFileSystem, fs_path: str, load: Any) -> None:
+        self.path = path  # with its protocol (s3://...) when not local
+        self._fs, self._fs_path, self._load = fs, fs_path, load
+
+    def __call__(self) -> Any:
+        return self._load()
+
+    def open(self) -> IO[bytes]:
+        """The file opened for binary reading (close it, or use it in a ``with`` block): a local file, or an
+        object store's file behind ``io.BufferedReader`` (fsspec's files lack ``readline(size)``)."""
+        if _is_local(self._fs):
+            return open(self._fs_path, "rb")
+        return io.BufferedReader(self._fs.open(self._fs_path, "rb"))
+
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return int(self._fs.size(self._fs_path))
+
+    def __repr__(self) -> str:
+        return f"RawFile({self.path!r})"
 
 
 class BytesDataset(TextDataset):

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -55,12 +55,16 @@ def normalise_encoding(encoding: str | None, dataset: str) -> str:
 
 
 @contextmanager
-def open_binary(source: bytes | bytearray | str | os.PathLike | IO[bytes]) -> Iterator[IO[bytes]]:
-    """A binary file for ``source``: bytes, a local path, or an open binary file (left open)."""
+def open_binary(source: bytes | bytearray | str | os.PathLike | IO[bytes] | Any) -> Iterator[IO[bytes]]:
+    """A binary file for ``source``: bytes, a local path, a lazy file with ``open()`` (the raw zone's
+    ``lake.RawFile``, any fsspec location; opened and closed here), or an open binary file (left open)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         yield io.BytesIO(source)
     elif isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as handle:
+            yield handle
+    elif callable(getattr(source, "open", None)) and not hasattr(source, "read"):
+        with source.open() as handle:
             yield handle
     else:
         yield source

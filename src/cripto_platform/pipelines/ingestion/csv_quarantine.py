@@ -303,11 +303,18 @@ class TypedCsvStream:
     chunk where that fails is looked at line by line: lines that are not valid in ``encoding`` or
     longer than ``max_line_bytes`` are quarantined (and blanked), then the serial text reader finds
     lines with the wrong number of fields and values that do not parse.
+
+    In a Kedro run the stream is a node output: ``{version: stream}`` saved to a ``LakeTableDataset``
+    (which reads it through ``__arrow_c_stream__`` while writing the parquet), and the same object handed
+    on in memory to a node that reads ``quarantine`` once the table is written. It is one handle on one
+    file, so copying it (Kedro's ``MemoryDataset`` deep-copies) returns the same object, and it pickles
+    (to travel between Dask workers) only once read to the end, when its quarantine is complete.
+    ``shape`` is (rows read so far, columns), as a frame's (the run summary counts the rows written).
     """
 
     def __init__(
         self,
-        source: bytes | str | IO[bytes],
+        source: bytes | str | IO[bytes] | Any,
         columns: dict[str, str],
         dataset: str,
         delimiter: str = ",",
@@ -339,8 +346,35 @@ class TypedCsvStream:
             fields.append(pa.field(LINE_COLUMN, pa.int64()))
         self.schema = pa.schema(fields)
         self.rows = 0
+        self.finished = False  # read to the end: rows and quarantine are complete
         self._parts: list[pd.DataFrame] = []
         self._started = False
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow C stream interface: writers (``pa.RecordBatchReader.from_stream``) read the batches."""
+        return self.reader().__arrow_c_stream__(requested_schema)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows read so far, columns): the table's shape once the stream is read to the end."""
+        return self.rows, len(self.schema)
+
+    def __copy__(self) -> TypedCsvStream:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> TypedCsvStream:
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        if not self.finished:
+            raise TypeError(
+                f"dataset '{self.dataset}': a CSV stream can be pickled only once read to the end (save its table first)"
+            )
+        return {**self.__dict__, "_opened": None, "_handle": None}
+
+    def __repr__(self) -> str:
+        state = f"{self.rows:,} rows, {sum(map(len, self._parts)):,} quarantined" if self._started else "not read"
+        return f"TypedCsvStream({self.dataset!r}, {state}{', finished' if self.finished else ''})"
 
     def close(self) -> None:
         """Close the source file (done at the end of the iteration)."""
@@ -384,6 +418,7 @@ class TypedCsvStream:
             while True:
                 item = ready.get()
                 if item is _END:
+                    self.finished = True
                     break
                 if isinstance(item, BaseException):
                     raise item
@@ -453,7 +488,7 @@ class TypedCsvStream:
         return _finish(table, self.columns, self.missing)
 
 
-def typed_csv_stream(source: bytes | str | IO[bytes], columns: dict[str, str], dataset: str, **options: Any) -> TypedCsvStream:
+def typed_csv_stream(source: bytes | str | IO[bytes] | Any, columns: dict[str, str], dataset: str, **options: Any) -> TypedCsvStream:
     """A ``TypedCsvStream`` over ``source`` (bytes, a local path or a binary file); see ``read_typed_csv``."""
     return TypedCsvStream(source, columns, dataset, **options)
 

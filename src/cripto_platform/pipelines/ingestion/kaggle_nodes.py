@@ -15,10 +15,11 @@ import pyarrow as pa
 from cripto_platform.pipelines.ingestion.common import log_quarantine, with_markers
 from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
+    TypedCsvStream,
     check_schema,
     csv_options,
     empty_quarantine,
-    read_typed_csv,
+    typed_csv_stream,
 )
 from cripto_platform.sources.kaggle import KaggleConnector, generate_kaggle_files, kaggle_credentials_configured
 
@@ -76,31 +77,67 @@ def _raw_file(raw: dict[str, Callable[[], bytes]], key: str) -> bytes:
     return data() if callable(data) else data
 
 
-def process_csv_table(
-    raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]
-) -> tuple[dict[str, pa.Table], pd.DataFrame]:
-    """One raw CSV of ``version`` as a typed table; malformed lines go to the quarantine frame."""
+def _raw_source(raw: dict[str, Any], key: str) -> Any:
+    """The raw file of ``key`` unread: a ``lake.RawFile`` (opened by the reader) from the raw zone, else its bytes."""
+    if key not in raw:
+        raise FileNotFoundError(f"raw file '{key}' not found in the raw zone (have {sorted(raw)[:10]})")
+    data = raw[key]
+    if callable(getattr(data, "open", None)):
+        return data
+    return data() if callable(data) else data
+
+
+def csv_table_stream(raw: dict[str, Any], version: str, spec: dict[str, Any]) -> TypedCsvStream:
+    """The raw CSV of ``version`` as a ``TypedCsvStream``: header and schema drift checked now, rows read when consumed."""
     key = f"{spec['dataset']}/{version}/{spec['file']}"
-    table, quarantine = read_typed_csv(
-        _raw_file(raw, key),
+    return typed_csv_stream(
+        _raw_source(raw, key),
         spec["columns"],
-        dataset=key,
+        key,
         delimiter=spec.get("delimiter", ","),
         date_format=spec.get("date_format"),
         tolerated_drift=spec.get("tolerated_drift") or [],
+        chunk_bytes=int(spec["chunk_bytes"]),
         **csv_options(spec),
     )
-    log_quarantine(key, table.num_rows, quarantine)
+
+
+def process_csv_table(
+    raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]
+) -> tuple[dict[str, pa.Table], pd.DataFrame]:
+    """One raw CSV of ``version`` as one typed table in memory; malformed lines go to the quarantine frame.
+
+    The materialised reference of ``stream_csv_table`` (which the pipeline uses), for notebooks and tests.
+    """
+    stream = csv_table_stream(raw, version, spec)
+    table = stream.read_all()
+    quarantine = stream.quarantine
+    log_quarantine(stream.dataset, table.num_rows, quarantine)
     return {version: table}, quarantine
 
 
-def process_csv_table_marked(
-    raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]
-) -> tuple[dict[str, pa.Table], pd.DataFrame, dict[str, Any]]:
-    """``process_csv_table``, then the "written" marker of its table (``kaggle_<dataset>``), saved with it."""
-    processed, quarantine = process_csv_table(raw, version, spec)
-    processed, marker = with_markers((f"kaggle_{spec['dataset']}",), processed)
-    return processed, quarantine, marker
+def stream_csv_table(
+    raw: dict[str, Any], version: str, spec: dict[str, Any]
+) -> tuple[dict[str, TypedCsvStream], TypedCsvStream]:
+    """One raw CSV of ``version`` as a lazy typed stream: ``{version: stream}`` for the lake table, which
+    reads it while writing (bounded memory), and the same stream for ``collect_csv_quarantine``."""
+    stream = csv_table_stream(raw, version, spec)
+    return {version: stream}, stream
+
+
+def collect_csv_quarantine(
+    stream: TypedCsvStream, version: str, spec: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Once the table is written: the lines its stream quarantined and the table's "written" marker (``kaggle_<dataset>``)."""
+    if not stream.finished:
+        raise RuntimeError(
+            f"dataset '{stream.dataset}': the CSV stream was not read to the end, so its quarantine is incomplete; "
+            "its table output must be saved to a dataset that writes streams (LakeTableDataset) before this node runs"
+        )
+    quarantine = stream.quarantine
+    log_quarantine(stream.dataset, stream.rows, quarantine)
+    marker = {"table": f"kaggle_{spec['dataset']}", "versions": [str(version)], "rows": int(stream.rows)}
+    return quarantine, marker
 
 
 def _read_json_lines(data: bytes, key: str) -> pd.DataFrame:

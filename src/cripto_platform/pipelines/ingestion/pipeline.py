@@ -10,15 +10,26 @@ from cripto_platform.pipelines.ingestion import common, crypto_nodes, kaggle_nod
 
 
 def _csv_table() -> Pipeline:
-    """One raw Kaggle CSV to a typed, partitioned table plus its quarantine (reused per dataset)."""
+    """One raw Kaggle CSV to a typed, partitioned table plus its quarantine (reused per dataset).
+
+    The table is streamed: the first node returns a lazy typed stream that the lake dataset reads while it
+    writes the parquet, so memory holds a few chunks, not the file; the stream's quarantine is complete
+    only then, so a second node saves it, with the table's "written" marker, after the table.
+    """
     return Pipeline(
         [
             Node(
-                func=kaggle_nodes.process_csv_table_marked,
+                func=kaggle_nodes.stream_csv_table,
                 inputs=["kaggle_raw", "ingestion_version", "params:table"],
-                outputs=["processed", "quarantine", "processed_written"],
-                name="process_csv_table",
-            )
+                outputs=["processed", "csv_stream"],
+                name="stream_csv_table",
+            ),
+            Node(
+                func=kaggle_nodes.collect_csv_quarantine,
+                inputs=["csv_stream", "ingestion_version", "params:table"],
+                outputs=["quarantine", "processed_written"],
+                name="collect_csv_quarantine",
+            ),
         ]
     )
 
@@ -30,7 +41,7 @@ def _kaggle() -> Pipeline:
             namespace=name,
             inputs={"kaggle_raw", "ingestion_version"},
             outputs={"processed": f"kaggle_{name}", "quarantine": f"{name}_quarantine",
-                     "processed_written": f"kaggle_{name}_written"},
+                     "processed_written": f"kaggle_{name}_written", "csv_stream": f"kaggle_{name}_stream"},
             parameters={"params:table": f"params:ingestion.kaggle.datasets.{name}"},
         )
         for name in ("credit_risk", "motor_temperature")
