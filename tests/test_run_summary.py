@@ -50,7 +50,8 @@ def test_default_kedro_run_prints_a_summary_and_no_warning_for_planted_rows(kedr
     assert not [line for line in warnings if line.startswith(planted_starts)], output
     # No per-node / per-dataset lines from kedro: the whole run reads in a screenful or three.
     assert "Running node" not in output and "Loading data from" not in output
-    assert len(lines) < 220, f"{len(lines)} lines:\n{output}"
+    # ~160 lines plus one progress line per model-selection fit and per profiled table
+    assert len(lines) < 300, f"{len(lines)} lines:\n{output}"
 
 
 def _record(logger: str, msg: str, *args) -> logging.LogRecord:

@@ -97,8 +97,9 @@ def test_peak_arrow_memory_stays_far_below_the_file_size(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["rows"] == 3_600_000 and result["quarantined"] == 0
     # Materialising the table takes more Arrow memory than the file itself (about 1.5x here);
-    # streaming holds a few 1 MiB chunks and the parquet writer's open row groups.
-    assert size > 90 * 1024 * 1024 and result["peak"] < size / 5, (result, size)
+    # streaming holds a few 1 MiB chunks (two parsed ahead) and the parquet writer's open row groups:
+    # about 21 MB whatever the file's size (a third of it leaves room for a busy machine's timing).
+    assert size > 90 * 1024 * 1024 and result["peak"] < size / 3, (result, size)
 
 
 class FailingReader(io.BytesIO):
