@@ -411,10 +411,11 @@ def agreement(results: dict[str, dict]) -> list[dict]:
 
 
 def print_results(runs: list[dict], agree: list[dict] | None, duplicates: dict | None) -> None:
-    print("\n| table rows | tool | seconds (read + compute) | import s | peak RSS MiB | RSS after imports MiB |")
-    print("|---:|---|---:|---:|---:|---:|")
+    print("\n| table rows | tool | best s (read + compute) | median s | import s | peak RSS MiB | RSS after imports MiB |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
     for run in runs:
-        print(f"| {run['rows']:,} | {run['tool']} | {run['seconds']:.2f} | {run['import_seconds']:.2f} | "
+        median = f"{run['median_seconds']:.2f}" if "median_seconds" in run else "—"
+        print(f"| {run['rows']:,} | {run['tool']} | {run['seconds']:.2f} | {median} | {run['import_seconds']:.2f} | "
               f"{run['peak_rss_mib']:.0f} | {run['baseline_rss_mib']:.0f} |")
     if agree:
         tools = list(agree[0]["values"])
@@ -448,6 +449,7 @@ def main() -> None:
                         help="table sizes pandas runs at to show its growth (besides --rows)")
     parser.add_argument("--pandas-large", action="store_true", help="run pandas on the large table too")
     parser.add_argument("--batch-rows", type=int, default=500_000, help="rows per generated batch / row group")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of profiler/pandas/polars on --rows")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/cripto_profiling_bench"))
     parser.add_argument("--ydata-venv", type=Path, default=DEFAULT_VENV)
@@ -463,7 +465,7 @@ def main() -> None:
         return
     if args.quick:
         args.rows, args.large_rows, args.pandas_rows, args.batch_rows = 100_000, 400_000, [200_000], 50_000
-        args.skip_ydata = True
+        args.skip_ydata, args.repeat = True, 1
 
     print(_machine(), flush=True)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -479,11 +481,24 @@ def main() -> None:
     results: dict[str, dict] = {}
     tools = ["profiler", "pandas", "polars"]
     ydata_python = None if args.skip_ydata else ensure_ydata_venv(args.ydata_venv)
-    for tool in tools + (["ydata"] if ydata_python else []):
-        run = run_tool(tool, paths[args.rows], args.workdir, ydata_python if tool == "ydata" else sys.executable)
-        print(f"{tool} at {args.rows:,} rows: {run['seconds']:.2f} s, peak {run['peak_rss_mib']:.0f} MiB", flush=True)
+    timings: dict[str, list[dict]] = {tool: [] for tool in tools}
+    for _ in range(args.repeat):  # interleaved rounds; the best run of each tool is reported, median beside it
+        for tool in tools:
+            run = run_tool(tool, paths[args.rows], args.workdir)
+            print(f"{tool} at {args.rows:,} rows: {run['seconds']:.2f} s, peak {run['peak_rss_mib']:.0f} MiB",
+                  flush=True)
+            timings[tool].append(run)
+    for tool in tools:
+        best = min(timings[tool], key=lambda r: r["seconds"])
+        best["median_seconds"] = sorted(r["seconds"] for r in timings[tool])[len(timings[tool]) // 2]
+        best["peak_rss_mib"] = max(r["peak_rss_mib"] for r in timings[tool])
+        runs.append(best)
+        results[tool] = best
+    if ydata_python:
+        run = run_tool("ydata", paths[args.rows], args.workdir, ydata_python)
+        print(f"ydata at {args.rows:,} rows: {run['seconds']:.2f} s, peak {run['peak_rss_mib']:.0f} MiB", flush=True)
         runs.append(run)
-        results[tool] = run
+        results["ydata"] = run
     agree = agreement(results)
     duplicates = {"pandas duplicated()": results["pandas"]["extra"]["duplicate_rows"],
                   "profiler duplicate_rows": results["profiler"]["extra"]["duplicate_rows"],

@@ -8,7 +8,9 @@ counts, duplicates, quantiles, histograms and Spearman correlations use the boun
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -139,8 +141,7 @@ class _Column:
                 self.length_min = low if self.length_min is None else min(self.length_min, low)
                 self.length_max = high if self.length_max is None else max(self.length_max, high)
                 self.empty += int((lengths == 0).sum())
-                counts = present.value_counts(sort=True)
-                self.top.add(counts[:, 0].to_list(), counts[:, 1].to_list())
+                self.top.add(present.value_counts())
             return None
         if self.kind == "boolean":
             trues = int(present.sum()) if present.len() else 0
@@ -248,8 +249,65 @@ def _column_report(col: _Column, rows: int, sample: RowSample, options: Mapping[
     return report
 
 
+def _pairwise_ranks(column: np.ndarray, order: np.ndarray, groups: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties averaged) of ``column[mask]`` among themselves, in row order.
+
+    ``order`` sorts ``column`` (missing last) and ``groups`` numbers its runs of equal values in that
+    order, so re-ranking a subset is linear: count the subset's rows in each run.
+    """
+    in_subset = mask[order]
+    counts = np.bincount(groups, weights=in_subset, minlength=int(groups[-1]) + 1)
+    before = np.cumsum(counts) - counts
+    ranks = np.empty(column.size)
+    ranks[order] = before[groups] + (counts[groups] + 1) / 2
+    return ranks[mask]
+
+
+def spearman_matrix(values: np.ndarray) -> np.ndarray:
+    """Spearman correlations of the columns of ``values`` (NaN = missing), as ``DataFrame.corr("spearman")``.
+
+    Each pair is ranked over the rows where both are present (ties averaged), like pandas, but every
+    column is sorted once and a pair's subset re-ranked in linear time instead of sorted again.
+    """
+    rows, width = values.shape
+    result = np.full((width, width), np.nan)
+    if rows == 0:
+        return result
+    present = ~np.isnan(values)
+    orders, groups = [], []
+    for i in range(width):
+        order = np.argsort(values[:, i], kind="stable")  # NaN last
+        ordered = values[order, i]
+        new_run = np.empty(rows, dtype=bool)
+        new_run[0] = True
+        new_run[1:] = ordered[1:] != ordered[:-1]  # every NaN starts its own run
+        orders.append(order)
+        groups.append(np.cumsum(new_run) - 1)
+    full_ranks = [_pairwise_ranks(values[:, i], orders[i], groups[i], present[:, i]) for i in range(width)]
+    for i in range(width):
+        for j in range(i, width):
+            mask = present[:, i] & present[:, j]
+            n = int(mask.sum())
+            if n == 0:
+                continue
+            same_i = n == full_ranks[i].size
+            same_j = n == full_ranks[j].size
+            x = full_ranks[i] if same_i else _pairwise_ranks(values[:, i], orders[i], groups[i], mask)
+            y = full_ranks[j] if same_j else _pairwise_ranks(values[:, j], orders[j], groups[j], mask)
+            mean = (n + 1) / 2
+            dx, dy = x - mean, y - mean
+            divisor = np.sqrt(np.dot(dx, dx) * np.dot(dy, dy))
+            if divisor != 0:
+                result[i, j] = result[j, i] = np.dot(dx, dy) / divisor
+    return result
+
+
 def _matrix(values: np.ndarray) -> list[list[float | None]]:
     return [[number(v) for v in row] for row in values]
+
+
+def _add_row_hashes(row_hashes: DistinctCounter, frame: pl.DataFrame) -> None:
+    row_hashes.add(frame.hash_rows(seed=0).to_numpy())
 
 
 def profile_batches(
@@ -273,35 +331,43 @@ def profile_batches(
     memory = 0
     n_batches = 0
     rule_results: list[dict] | None = [] if rules is not None else None
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        n_batches += 1
-        rows += batch.num_rows
-        memory += batch.nbytes
-        arrays = [_normalise(batch.column(i), columns[i].kind) for i in range(batch.num_columns)]
-        frame = pl.from_arrow(pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns]))
-        block = {}
-        for col in columns:
-            values = col.add(frame.get_column(col.name))
-            if values is not None:
-                block[col.name] = values
-        if sampled:
-            sample.add(np.column_stack([block[name] for name in sampled]))
-        else:
-            sample.add(np.empty((batch.num_rows, 0)))
-        if numeric:
-            pairs.add(np.column_stack([block[name] for name in numeric]))
-        if columns:
-            row_hashes.add(frame.hash_rows(seed=0).to_numpy())
-        if rules is not None:
-            rule_results = merge_rules(rule_results, rules(batch.to_pandas()))
+    by_cost = sorted(columns, key=lambda c: c.kind != "text")  # text first: the longest tasks start first
+    pool = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8))
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            n_batches += 1
+            rows += batch.num_rows
+            memory += batch.nbytes
+            arrays = [_normalise(batch.column(i), columns[i].kind) for i in range(batch.num_columns)]
+            frame = pl.from_arrow(pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns]))
+            # Columns are independent summaries: merge them on every core (polars and numpy release the GIL).
+            # Each summary still sees the batches in order, so the figures do not depend on the scheduling.
+            added = {col.name: pool.submit(col.add, frame.get_column(col.name)) for col in by_cost}
+            hashed = pool.submit(_add_row_hashes, row_hashes, frame) if columns else None
+            block = {name: future.result() for name, future in added.items()}
+            if sampled:
+                sampled_block = np.column_stack([block[name] for name in sampled])
+            else:
+                sampled_block = np.empty((batch.num_rows, 0))
+            paired = pool.submit(pairs.add, np.column_stack([block[name] for name in numeric])) if numeric else None
+            sample.add(sampled_block)
+            for future in (hashed, paired):
+                if future is not None:
+                    future.result()
+            if rules is not None:
+                rule_results = merge_rules(rule_results, rules(batch.to_pandas()))
+            # Drop this batch before the next is read: it is a slice of its whole row group, which
+            # would otherwise stay in memory while the next row group is decoded.
+            del batch, arrays, frame, block, sampled_block
+    finally:
+        pool.shutdown(wait=True)
     report_columns = [_column_report(c, rows, sample, options) for c in columns]
     pearson = pairs.pearson() if numeric else np.empty((0, 0))
     spearman = None
     if numeric:
-        sample_frame = pd.DataFrame(sample.values[:, [sample.columns.index(n) for n in numeric]], columns=numeric)
-        spearman = _matrix(sample_frame.corr(method="spearman").to_numpy())
+        spearman = _matrix(spearman_matrix(sample.values[:, [sample.columns.index(n) for n in numeric]]))
     distinct_rows = row_hashes.estimate() if rows else 0
     approximations = _approximations(columns, sample, row_hashes, rows)
     return {
@@ -353,6 +419,20 @@ def _approximations(columns: list[_Column], sample: RowSample, row_hashes: Disti
     return notes
 
 
+def _row_group_batches(dataset: ds.Dataset, batch_rows: int) -> Iterable[pa.RecordBatch]:
+    """The dataset's record batches, scanning one parquet row group at a time.
+
+    A scanner over the whole dataset reads row groups ahead of a slow consumer without limit (20M rows:
+    3.8 GiB peak); scanning each row group on its own holds at most that row group, however large the table.
+    Partition columns and the dataset schema are applied as the dataset scanner would.
+    """
+    for fragment in dataset.get_fragments():
+        pieces = fragment.split_by_row_group() if isinstance(fragment, ds.ParquetFileFragment) else [fragment]
+        for piece in pieces:
+            yield from piece.to_batches(schema=dataset.schema, batch_size=batch_rows, batch_readahead=1,
+                                        fragment_readahead=1)
+
+
 def profile_source(
     source: ParquetSource,
     options: Mapping[str, Any],
@@ -362,8 +442,8 @@ def profile_source(
     """The profile of a ``ParquetSource`` (a lazy handle), scanned a batch at a time."""
     started = time.perf_counter()
     dataset = source.dataset()
-    scanner = dataset.scanner(batch_size=options["batch_rows"], batch_readahead=1, fragment_readahead=1)
-    profile = profile_batches(scanner.to_batches(), dataset.schema, options, rules, merge_rules)
+    profile = profile_batches(_row_group_batches(dataset, options["batch_rows"]), dataset.schema, options,
+                              rules, merge_rules)
     profile["table_stats"]["size_on_disk_bytes"] = source.size_on_disk
     profile["duration_seconds"] = time.perf_counter() - started
     return profile

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 
 DKW_DELTA = 0.01
 
@@ -27,9 +28,10 @@ class DistinctCounter:
         self.exact = True
 
     def add(self, hashes: np.ndarray) -> None:
-        batch = np.sort(np.asarray(hashes, dtype=np.uint64))
+        batch = np.asarray(hashes, dtype=np.uint64)
         if not self.exact:  # only hashes below the current k-th smallest can enter the sketch
             batch = batch[batch < self.hashes[-1]]
+        batch = np.sort(batch)
         # Both runs sorted: a stable (Timsort) sort merges them in linear time; then drop repeats.
         merged = np.concatenate([self.hashes, batch])
         merged.sort(kind="stable")
@@ -53,24 +55,40 @@ class DistinctCounter:
 
 
 class TopValues:
-    """Value counts: exact while at most ``capacity`` distinct values, then a Misra-Gries summary."""
+    """Value counts: exact while at most ``capacity`` distinct values, then a Misra-Gries summary.
+
+    The counts are a polars frame (``value``, ``count``) merged with each batch's value counts by a
+    group-by, so a batch costs no Python loop over its values.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = int(capacity)
-        self.counts: dict = {}
+        self.table: pl.DataFrame | None = None
         self.error = 0
 
-    def add(self, values: list, counts: list) -> None:
-        for value, count in zip(values, counts, strict=True):
-            self.counts[value] = self.counts.get(value, 0) + int(count)
-        if len(self.counts) > self.capacity:
-            ordered = sorted(self.counts.values(), reverse=True)
-            threshold = ordered[self.capacity]
-            self.counts = {v: c - threshold for v, c in self.counts.items() if c > threshold}
+    def add(self, counts: pl.DataFrame) -> None:
+        """Merge one batch's counts: a frame of two columns, the values then their counts."""
+        counts = counts.select(counts.columns[0], pl.col(counts.columns[1]).cast(pl.Int64)).rename(
+            dict(zip(counts.columns, ["value", "count"], strict=True)))
+        if self.table is None:
+            merged = counts
+        else:
+            merged = pl.concat([self.table, counts]).group_by("value").agg(pl.col("count").sum())
+        if merged.height > self.capacity:
+            threshold = int(merged.get_column("count").top_k(self.capacity + 1).min())
+            merged = merged.filter(pl.col("count") > threshold).with_columns(pl.col("count") - threshold)
             self.error += threshold
+        self.table = merged
 
     def top(self, k: int) -> list[tuple]:
-        return sorted(self.counts.items(), key=lambda item: (-item[1], str(item[0])))[:k]
+        if self.table is None:
+            return []
+        ordered = self.table.sort(["count", "value"], descending=[True, False], nulls_last=True).head(k)
+        return [(value, int(count)) for value, count in ordered.iter_rows()]
+
+    @property
+    def counts(self) -> dict:
+        return {} if self.table is None else dict(self.table.iter_rows())
 
     @property
     def exact(self) -> bool:
@@ -78,14 +96,22 @@ class TopValues:
 
 
 class RowSample:
-    """A uniform sample of up to ``size`` rows of some float columns (NaN for missing), seeded."""
+    """A uniform sample of up to ``size`` rows of some float columns (NaN for missing), seeded.
+
+    Each row gets a random key and the sample is the ``size`` rows with the smallest keys, in arrival
+    order. Rows are collected in chunks and cut back to ``size`` only when twice that many are pending;
+    once the sample is full, rows keyed above the current cut-off are dropped on arrival (they can never
+    be among the smallest), so a batch costs a filter, not a copy of the whole sample.
+    """
 
     def __init__(self, columns: list[str], size: int, seed: int) -> None:
         self.columns = list(columns)
         self.size = int(size)
         self.rng = np.random.default_rng(seed)
-        self.keys = np.empty(0)
-        self.values = np.empty((0, len(self.columns)))
+        self._keys: list[np.ndarray] = []
+        self._values: list[np.ndarray] = []
+        self._pending = 0
+        self.kth = 1.0  # every kept key is below this; rows keyed at or above it cannot enter
         self.seen = 0
 
     def add(self, block: np.ndarray) -> None:
@@ -94,13 +120,37 @@ class RowSample:
         self.seen += n
         if not self.columns or n == 0:
             return
-        keys = np.concatenate([self.keys, self.rng.random(n)])
-        values = np.concatenate([self.values, block])
+        keys = self.rng.random(n)
+        if self.kth < 1.0:
+            enter = keys < self.kth
+            keys, block = keys[enter], block[enter]
+        self._keys.append(keys)
+        self._values.append(block)
+        self._pending += keys.size
+        if self._pending > 2 * self.size:
+            self._compact()
+
+    def _compact(self) -> None:
+        if not self._keys:
+            return
+        keys = np.concatenate(self._keys)
+        values = np.concatenate(self._values)
         if keys.size > self.size:
             keep = np.argpartition(keys, self.size - 1)[: self.size]
             keep.sort()
             keys, values = keys[keep], values[keep]
-        self.keys, self.values = keys, values
+            self.kth = float(keys.max()) if keys.size else 0.0
+        self._keys, self._values, self._pending = [keys], [values], keys.size
+
+    @property
+    def keys(self) -> np.ndarray:
+        self._compact()
+        return self._keys[0] if self._keys else np.empty(0)
+
+    @property
+    def values(self) -> np.ndarray:
+        self._compact()
+        return self._values[0] if self._values else np.empty((0, len(self.columns)))
 
     @property
     def exact(self) -> bool:
