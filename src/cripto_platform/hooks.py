@@ -330,7 +330,10 @@ class RunSummaryHooks:
             places = sorted(group.files) + [f"warehouse {table}" for table in group.tables] + list(group.other)
             if places:
                 lines.append(f"  {'':<{width}}  -> " + ", ".join(places))
-        if not self.groups:
+        if not self.groups and "ParallelRunner" in str(self.run_params.get("runner") or ""):
+            # Dataset hooks fire in ParallelRunner's worker processes, not here (DaskRunner replays them).
+            lines.append("  saves happened in ParallelRunner's worker processes and are not counted here")
+        elif not self.groups:
             lines.append("  nothing was written")
         if self.planted:
             lines.append("  sample data (rows the generators plant bad on purpose; from a real source they are warnings):")

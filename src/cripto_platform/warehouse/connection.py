@@ -32,6 +32,18 @@ _servers: dict[str, object] = {}
 _engines: dict[str, Engine] = {}
 
 
+def _forget_pooled_connections_in_child() -> None:
+    """A forked child (ParallelRunner's workers) must not reuse its parent's pooled connections: two
+    processes on one socket corrupt each other's protocol. SQLAlchemy's fork recipe: drop the pool
+    without closing the parent's connections, and let the child open its own."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pooled_connections_in_child)
+
+
 class WarehouseUnavailableError(RuntimeError):
     """The configured warehouse cannot be reached."""
 

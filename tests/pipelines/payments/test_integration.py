@@ -280,3 +280,17 @@ def test_invalid_parameters_stop_the_run_before_anything_is_written(kedro_projec
     assert len(_query(engine, "SELECT * FROM etl_merge_log")) == log
     assert pd.Timestamp(_watermark(engine)) == pd.Timestamp(T1)
     assert not list((kedro_project / "data/01_raw/payments_landing/payments").glob("process_date=2026-03-04"))
+
+
+def test_parallel_runner_runs_the_payments_pipeline(kedro_project, clean_payments_tables):
+    """ParallelRunner forks worker processes: they must not share the parent's pooled warehouse
+    connections ("connection lost"), and the batch the merge takes must reach another process
+    (a catalog MemoryDataset stays in the process that saved it)."""
+    from kedro.runner import ParallelRunner
+
+    engine = clean_payments_tables
+    run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1}, runner=ParallelRunner(max_workers=2))
+    merged = _query(engine, "SELECT count(*) AS n FROM payments_l0")["n"].iloc[0]
+    batches = list((kedro_project / "data/02_intermediate/payments_batch.parquet").rglob("*.parquet"))
+    assert merged > 500 and len(batches) == 1 and len(pd.read_parquet(batches[0])) == merged
+    assert pd.Timestamp(_watermark(engine)) == pd.Timestamp(T1)
