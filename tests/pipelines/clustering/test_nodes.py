@@ -13,6 +13,7 @@ from cripto_platform.sources.reservations import generate_reservations
 from tests.conftest import PROJECT_ROOT
 
 PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_clustering.yml").read_text())["clustering"]
+SELECTION = PARAMS["model_selection"]["selection"]
 
 
 @pytest.fixture
@@ -71,8 +72,8 @@ def _scores(**metric_values):
 
 def test_rank_uses_metric_direction():
     scores = _scores(silhouette=[0.2, 0.5, np.nan], davies_bouldin=[0.4, 0.9, np.nan])
-    by_silhouette = nodes.rank_candidates(scores, {"metric": "silhouette"})
-    by_db = nodes.rank_candidates(scores, {"metric": "davies_bouldin"})
+    by_silhouette = nodes.rank_candidates(scores, {**SELECTION, "metric": "silhouette"})
+    by_db = nodes.rank_candidates(scores, {**SELECTION, "metric": "davies_bouldin"})
     assert by_silhouette.loc[by_silhouette["selected"], "algorithm"].item() == "b"
     assert by_db.loc[by_db["selected"], "algorithm"].item() == "a"  # lower is better
     assert not by_silhouette.loc[2, "valid"]  # a single cluster is never a candidate
@@ -81,12 +82,12 @@ def test_rank_uses_metric_direction():
 def test_rank_rejects_noisy_candidates_and_unknown_metrics():
     scores = _scores(silhouette=[0.2, 0.9, np.nan])
     scores.loc[1, "noise_fraction"] = 0.6
-    ranked = nodes.rank_candidates(scores, {"metric": "silhouette", "max_noise_fraction": 0.25})
+    ranked = nodes.rank_candidates(scores, {**SELECTION, "metric": "silhouette", "max_noise_fraction": 0.25})
     assert ranked.loc[ranked["selected"], "algorithm"].item() == "a"
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
-        nodes.rank_candidates(scores, {"metric": "accuracy"})
+        nodes.rank_candidates(scores, {**SELECTION, "metric": "accuracy"})
     with pytest.raises(ValueError, match="no candidate satisfied"):
-        nodes.rank_candidates(scores, {"metric": "silhouette", "min_clusters": 10})
+        nodes.rank_candidates(scores, {**SELECTION, "metric": "silhouette", "min_clusters": 10})
 
 
 def test_every_candidate_and_grid_point_is_scored(raw):

@@ -125,9 +125,9 @@ def score_candidates(
 ) -> tuple[pd.DataFrame, dict[int, Any]]:
     """Fit every candidate and grid point on ``features``; one score row each."""
     rows, fitted = [], {}
-    total = sum(len(ParameterGrid(spec.get("grid", {}))) for spec in candidates.values())
+    total = sum(len(ParameterGrid(spec["grid"])) for spec in candidates.values())
     for algorithm, spec in candidates.items():
-        for grid_point in ParameterGrid(spec.get("grid", {})):
+        for grid_point in ParameterGrid(spec["grid"]):
             estimator = _build_estimator(spec["class"], grid_point, params["random_state"])
             started = time.perf_counter()
             labels = _fit_labels(estimator, features)
@@ -157,9 +157,9 @@ def rank_candidates(scores: pd.DataFrame, selection: dict[str, Any]) -> pd.DataF
     ranked = scores.copy()
     ranked["valid"] = (
         ranked[metric].notna()
-        & (ranked["n_clusters"] >= selection.get("min_clusters", 2))
-        & (ranked["n_clusters"] <= selection.get("max_clusters", np.inf))
-        & (ranked["noise_fraction"] <= selection.get("max_noise_fraction", 1.0))
+        & (ranked["n_clusters"] >= selection["min_clusters"])
+        & (ranked["n_clusters"] <= selection["max_clusters"])
+        & (ranked["noise_fraction"] <= selection["max_noise_fraction"])
     )
     ascending = metric in LOWER_IS_BETTER
     ordered = ranked[ranked["valid"]][metric].rank(ascending=ascending, method="first")
@@ -194,7 +194,7 @@ def select_clustering_model(
     winner = ranked.loc[winner_position]
     estimator, sample_labels = fitted[winner_position]
     assigner = None
-    if hasattr(estimator, "predict") and selection_params.get("refit_inductive_on_all_rows", True):
+    if hasattr(estimator, "predict") and selection_params["refit_inductive_on_all_rows"]:
         estimator.fit(features)  # linear-time methods see every row
     elif not hasattr(estimator, "predict"):
         assigner = KNeighborsClassifier(n_neighbors=selection_params["assign_neighbors"])
@@ -262,7 +262,7 @@ def compute_nightly_occupancy(reservations: pd.DataFrame, params: dict[str, Any]
     nights = _explode_stays(reservations)
     occupancy = nights.groupby(["hotel", "night"]).size().rename("rooms_occupied").reset_index()
     observed_peak = occupancy.groupby("hotel")["rooms_occupied"].transform("max")
-    capacity = occupancy["hotel"].map(params.get("hotel_rooms", {})).astype("float64")
+    capacity = occupancy["hotel"].map(params["hotel_rooms"]).astype("float64")
     missing = capacity.isna()
     if missing.any():
         logger.warning(

@@ -45,7 +45,7 @@ def plan_fetch(silver: pd.DataFrame, params: dict[str, Any], version: str, lake:
         end = pd.Timestamp(params["historical"]["end_date"])
         plan = pd.DataFrame({"symbol": params["symbols"], "start": start, "end": end})
     elif mode == "batch":
-        end = pd.Timestamp(params["end_date"]) if params.get("end_date") else run_day - pd.Timedelta(days=1)
+        end = pd.Timestamp(params["end_date"]) if params["end_date"] else run_day - pd.Timedelta(days=1)
         plan = pd.DataFrame({"symbol": params["symbols"], "start": pd.Timestamp(params["start_date"]), "end": end})
         if not silver.empty:
             newest = pd.to_datetime(silver.groupby("symbol", observed=True)["date"].max().astype(str))
@@ -63,34 +63,34 @@ def plan_fetch(silver: pd.DataFrame, params: dict[str, Any], version: str, lake:
     return plan
 
 
-def make_client(exchange: dict[str, Any]) -> KlinesClient:
-    """The real HTTP client for ``base_url``, or the in-process generated exchange when it is null."""
-    if exchange.get("base_url"):
+def make_client(exchange: dict[str, Any], symbols: list[str]) -> KlinesClient:
+    """The real HTTP client for ``base_url``, or the in-process generated exchange (listing ``symbols``) when it is null."""
+    if exchange["base_url"]:
         return KlinesClient(
             exchange["base_url"],
-            timeout=exchange.get("timeout_seconds", 10),
-            max_retries=exchange.get("max_retries", 4),
-            backoff_seconds=exchange.get("backoff_seconds", 0.5),
-            limit=exchange.get("limit", 1000),
+            timeout=exchange["timeout_seconds"],
+            max_retries=exchange["max_retries"],
+            backoff_seconds=exchange["backoff_seconds"],
+            limit=exchange["limit"],
         )
-    generated = exchange.get("generated", {})
+    generated = exchange["generated"]
     return GeneratedKlinesClient(
         GeneratedExchange(
-            symbols=generated.get("symbols") or exchange.get("symbols") or ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
-            listed_from=generated.get("listed_from", "2023-01-01"),
-            until=generated.get("until"),
-            seed=generated.get("seed", 4),
-            missing_fraction=generated.get("missing_fraction", 0.01),
+            symbols=symbols,
+            listed_from=generated["listed_from"],
+            until=generated["until"],
+            seed=generated["seed"],
+            missing_fraction=generated["missing_fraction"],
         ),
-        limit=exchange.get("limit", 1000),
+        limit=exchange["limit"],
     )
 
 
 def fetch_candles(plan: pd.DataFrame, params: dict[str, Any], version: str) -> tuple[dict[str, str], list[str]]:
     """Bronze: every klines response as received, keyed ``{version}/klines/{symbol}/...``, and this run's keys."""
-    client = make_client(params["exchange"])
+    client = make_client(params["exchange"], params["symbols"])
     bronze: dict[str, str] = {}
-    interval = params.get("interval", "1d")
+    interval = params["interval"]
     for row in plan.itertuples():
         if row.start > row.end:
             continue

@@ -43,20 +43,20 @@ def download_kaggle_datasets(params: dict[str, Any], version: str, lake: dict[st
     Every download is validated before anything is returned, so a failed or partial download
     writes nothing and every earlier version stays as it was.
     """
-    use_kaggle = _use_kaggle(params.get("source", "auto"))
+    use_kaggle = _use_kaggle(params["source"])
     connector = make_connector() if use_kaggle else None
     raw: dict[str, bytes] = {}
     for name, spec in params["datasets"].items():
-        if not spec.get("enabled", True):
+        if not spec["enabled"]:
             continue
         if use_kaggle:
-            files = connector.download(spec["ref"], spec.get("version"), spec["files"])
+            files = connector.download(spec["ref"], spec["version"], spec["files"])
         else:
-            files = generate_kaggle_files(spec["generator"], spec["sample"], params.get("seed", 3))
+            files = generate_kaggle_files(spec["generator"], spec["sample"], params["seed"])
         manifest = {
             "dataset": name,
             "ref": spec["ref"],
-            "kaggle_version": spec.get("version"),
+            "kaggle_version": spec["version"],
             "origin": "kaggle" if use_kaggle else "generator",
             "files": {file: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for file, data in files.items()},
         }
@@ -64,7 +64,7 @@ def download_kaggle_datasets(params: dict[str, Any], version: str, lake: dict[st
         raw[f"{name}/{version}/_manifest.json"] = json.dumps(manifest, indent=1).encode()
         logger.info(
             "kaggle %s (%s, version %s) from %s: %s",
-            name, spec["ref"], spec.get("version") or "latest", manifest["origin"],
+            name, spec["ref"], spec["version"] or "latest", manifest["origin"],
             ", ".join(f"{file} {len(data):,} B" for file, data in files.items()),
         )
     return raw
@@ -94,9 +94,9 @@ def csv_table_stream(raw: dict[str, Any], version: str, spec: dict[str, Any]) ->
         _raw_source(raw, key),
         spec["columns"],
         key,
-        delimiter=spec.get("delimiter", ","),
+        delimiter=spec["delimiter"],
         date_format=spec.get("date_format"),
-        tolerated_drift=spec.get("tolerated_drift") or [],
+        tolerated_drift=spec["tolerated_drift"],
         chunk_bytes=int(spec["chunk_bytes"]),
         **csv_options(spec),
     )
@@ -181,7 +181,7 @@ def process_citesum(
     for file in spec["files"]:
         key = f"{spec['dataset']}/{version}/{file}"
         frame = _read_json_lines(_raw_file(raw, key), key)
-        check_schema([c for c in frame.columns if c != "_line"], spec["fields"], key, spec.get("tolerated_drift") or [])
+        check_schema([c for c in frame.columns if c != "_line"], spec["fields"], key, spec["tolerated_drift"])
         frames.append(frame.assign(split=file.rsplit(".", 1)[0], _file=key))
     papers = pd.concat(frames, ignore_index=True)
     key_text = papers["paper_id"].astype("string").str.strip()

@@ -34,7 +34,7 @@ WAREHOUSE_COLUMNS = {
 
 def collect_sales_files(params: dict[str, Any], version: str, lake: dict[str, Any]) -> dict[str, bytes]:
     """Raw sales files as received, keyed ``{version}/{file}``: copied from ``source_uri`` or generated."""
-    source_uri = params.get("source_uri")
+    source_uri = params["source_uri"]
     if source_uri:
         fs, root = fsspec.core.url_to_fs(source_uri)
         found = fs.find(root)
@@ -177,7 +177,7 @@ def _read_points(data: bytes, key: str, params: dict[str, Any], tolerated: list[
         reasons = "record " + points.loc[no_id, "_record"].astype(str) + ": id_punto_venta is missing or null"
         quarantines.append(_quarantine_rows(points[no_id].drop(columns="_record"), key, points.loc[no_id, "_line"], reasons))
     points = points[~no_id]
-    date_format = params.get("date_format")
+    date_format = params["date_format"]
     text = points["fecha_alta"].astype("string").str.strip()
     parsed = pd.to_datetime(text, format=date_format, errors="coerce")
     bad = text.notna() & text.ne("") & parsed.isna()
@@ -209,7 +209,7 @@ def _check_month(sales: pd.DataFrame, quarantine: pd.DataFrame, key: str, params
     total = len(sales) + len(quarantine)
     failing = int(outside.sum()) + int(unparsed)
     limit = params["max_bad_date_fraction"]
-    date_format = params.get("date_format") or "%Y-%m-%d"
+    date_format = params["date_format"] or "%Y-%m-%d"
     if total and failing / total > limit:
         example = month.start_time.replace(day=28).strftime(date_format)
         raise ValueError(
@@ -227,7 +227,7 @@ def process_sales(
     """Typed snake_case zones, products, points of sale and sales of ``version``, and every rejected line."""
     files = params["files"]
     columns = params["columns"]
-    tolerated = params.get("tolerated_drift") or []
+    tolerated = params["tolerated_drift"]
     quarantines = []
 
     mode = params["on_duplicate_key"]
@@ -237,7 +237,7 @@ def process_sales(
     def read_csv(name: str, spec_key: str, delimiter: str = ",", line_numbers: bool = False) -> pd.DataFrame:
         key = f"{version}/{name}"
         table, quarantine = read_typed_csv(
-            _load(raw, key), columns[spec_key], key, delimiter, params.get("date_format"), tolerated, line_numbers,
+            _load(raw, key), columns[spec_key], key, delimiter, params["date_format"], tolerated, line_numbers,
             **csv_options(params, spec_key),
         )
         frame = table.to_pandas()
