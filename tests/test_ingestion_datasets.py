@@ -76,3 +76,23 @@ def test_a_failed_write_keeps_the_version_already_stored(tmp_path, monkeypatch):
         dataset.save({"20240101": pd.DataFrame({"k": ["b"], "v": [2]})})
     assert dataset.load()["v"].tolist() == [1]
     assert sorted(p.name for p in (tmp_path / "20240101").iterdir()) == ["t"]  # no staging left behind
+
+
+def _identity(value):
+    return value
+
+
+def test_lake_root_hook_stops_an_ingestion_run_naming_the_missing_bucket():
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.pipeline import Node, Pipeline
+
+    from cripto_platform.hooks import LakeRootHooks
+    from cripto_platform.pipelines.ingestion.common import LakeRootMissingError
+
+    missing = {"root": "s3://no-such-bucket", "protocol": "s3", "exists": False, "error": None}
+    catalog = DataCatalog(datasets={"lake_root": MemoryDataset(missing)})
+    ingestion = Pipeline([Node(func=_identity, inputs="a", outputs="b", name="n")], namespace="ingestion",
+                         prefix_datasets_with_namespace=False)
+    with pytest.raises(LakeRootMissingError, match="lake root 's3://no-such-bucket' does not exist"):
+        LakeRootHooks().before_pipeline_run({}, ingestion, catalog)
+    LakeRootHooks().before_pipeline_run({}, Pipeline([Node(func=_identity, inputs="a", outputs="b", name="n")]), catalog)

@@ -89,7 +89,7 @@ def test_download_node_uses_kaggle_when_configured(monkeypatch, kaggle_params):
     api = FakeKaggleApi({"credit_risk_dataset.csv": generate_credit_risk_csv(20)})
     monkeypatch.setattr(kaggle_nodes, "make_connector", lambda: KaggleConnector(api))
     params = {**kaggle_params, "source": "kaggle", "datasets": {"credit_risk": kaggle_params["datasets"]["credit_risk"]}}
-    raw = kaggle_nodes.download_kaggle_datasets(params, "20240105", {})
+    raw = kaggle_nodes.download_kaggle_datasets(params, "20240105")
     assert sorted(raw) == ["credit_risk/20240105/_manifest.json", "credit_risk/20240105/credit_risk_dataset.csv"]
     manifest = json.loads(raw["credit_risk/20240105/_manifest.json"])
     assert manifest["origin"] == "kaggle" and manifest["kaggle_version"] == 1
@@ -99,7 +99,7 @@ def test_download_node_uses_kaggle_when_configured(monkeypatch, kaggle_params):
 def test_download_node_fails_whole_when_one_download_is_partial(monkeypatch, kaggle_params):
     monkeypatch.setattr(kaggle_nodes, "make_connector", lambda: KaggleConnector(FakeKaggleApi({})))
     with pytest.raises(KaggleDownloadError, match="previous processed version is kept"):
-        kaggle_nodes.download_kaggle_datasets({**kaggle_params, "source": "kaggle"}, "20240105", {})
+        kaggle_nodes.download_kaggle_datasets({**kaggle_params, "source": "kaggle"}, "20240105")
 
 
 def test_csv_node_types_and_quarantines(kaggle_params):

@@ -85,8 +85,8 @@ def test_raw_files_are_copied_from_a_source_folder(tmp_path):
     for name, data in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(data)
-    raw = sales_nodes.collect_sales_files({**PARAMS, "source_uri": f"file://{tmp_path}"}, "20240105", {})
+    raw = sales_nodes.collect_sales_files({**PARAMS, "source_uri": f"file://{tmp_path}"}, "20240105")
     assert raw == {f"20240105/{name}": data for name, data in files.items()}  # byte for byte
     (tmp_path / "puntos_venta.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"incomplete: missing \['puntos_venta.json'\]"):
-        sales_nodes.collect_sales_files({**PARAMS, "source_uri": str(tmp_path)}, "20240105", {})
+        sales_nodes.collect_sales_files({**PARAMS, "source_uri": str(tmp_path)}, "20240105")

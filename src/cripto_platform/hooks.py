@@ -47,6 +47,22 @@ class WarehouseHooks:
             check_connection(url)  # raises WarehouseUnavailableError
 
 
+class LakeRootHooks:
+    """Before an ingestion run, fail naming the lake root (an S3 bucket) when it is missing or unreachable.
+
+    Runs when the pipeline holds nodes of the ``ingestion`` namespace and the catalog declares
+    ``lake_root``; raises ``LakeRootMissingError`` (an exception, not ``SystemExit``) before any node runs.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from cripto_platform.pipelines.ingestion.common import check_lake_root
+
+        ingests = any((node.namespace or "").split(".")[0] == "ingestion" for node in pipeline.nodes)
+        if ingests and "lake_root" in catalog:
+            check_lake_root(catalog.load("lake_root"))  # raises LakeRootMissingError
+
+
 # --------------------------------------------------------------------------------------------
 # The run summary
 

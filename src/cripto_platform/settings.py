@@ -5,9 +5,9 @@ import warnings
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
-from cripto_platform.hooks import RunMetadataHooks, RunSummaryHooks, WarehouseHooks
+from cripto_platform.hooks import LakeRootHooks, RunMetadataHooks, RunSummaryHooks, WarehouseHooks
 
-HOOKS = (RunMetadataHooks(), WarehouseHooks(), RunSummaryHooks())
+HOOKS = (RunMetadataHooks(), LakeRootHooks(), WarehouseHooks(), RunSummaryHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -44,10 +44,10 @@ def run_kedro_nodes(node_names: list[str]) -> None:
 )
 def cripto_platform_crypto_batch():
     tasks = {}
-    tasks["ingestion.check_lake_root-to-store_crypto_silver"] = run_kedro_nodes.override(
-        task_id="ingestion.check_lake_root-to-store_crypto_silver",
+    tasks["ingestion.resolve_ingestion_version-to-store_crypto_silver"] = run_kedro_nodes.override(
+        task_id="ingestion.resolve_ingestion_version-to-store_crypto_silver",
         outlets=[Asset("cripto_platform.crypto_daily_features")],
-    )(node_names=["ingestion.check_lake_root", "ingestion.resolve_ingestion_version", "ingestion.select_previous_crypto_silver", "ingestion.plan_crypto_fetch", "ingestion.fetch_crypto_candles", "ingestion.build_crypto_silver", "ingestion.build_crypto_daily_features", "ingestion.detect_crypto_gaps", "ingestion.store_crypto_silver"])
+    )(node_names=["ingestion.resolve_ingestion_version", "ingestion.select_previous_crypto_silver", "ingestion.plan_crypto_fetch", "ingestion.fetch_crypto_candles", "ingestion.build_crypto_silver", "ingestion.build_crypto_daily_features", "ingestion.detect_crypto_gaps", "ingestion.store_crypto_silver"])
 
 
 cripto_platform_crypto_batch()

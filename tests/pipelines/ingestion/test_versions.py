@@ -37,7 +37,6 @@ def _lake_catalog(root: Path, version: str, params: dict) -> DataCatalog:
         crypto_gaps_report=MemoryDataset(),
         sales_quarantine=MemoryDataset(),
         ingestion_version=MemoryDataset(version),
-        lake_checked=MemoryDataset({"protocol": "file"}),
         **{f"params:ingestion.{key}": MemoryDataset(value) for key, value in params.items()},
         **{f"params:ingestion.crypto.{key}": MemoryDataset(value) for key, value in params["crypto"].items()},
     )

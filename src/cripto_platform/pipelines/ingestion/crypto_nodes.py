@@ -30,7 +30,7 @@ FLOAT_FIELDS = ["open", "high", "low", "close", "volume", "quote_volume", "taker
 SILVER_COLUMNS = ["symbol", "date", "open_time", "close_time", *FLOAT_FIELDS, "trades", "month", "ingested_version"]
 
 
-def plan_fetch(silver: pd.DataFrame, params: dict[str, Any], version: str, lake: dict[str, Any] | None = None) -> pd.DataFrame:
+def plan_fetch(silver: pd.DataFrame, params: dict[str, Any], version: str) -> pd.DataFrame:
     """Per symbol, the first and last candle day to fetch.
 
     ``batch``: from the day after the newest candle silver holds for that symbol (or

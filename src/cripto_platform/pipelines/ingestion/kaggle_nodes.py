@@ -37,7 +37,7 @@ def _use_kaggle(source: str) -> bool:
     return source == "kaggle" or (source == "auto" and kaggle_credentials_configured())
 
 
-def download_kaggle_datasets(params: dict[str, Any], version: str, lake: dict[str, Any]) -> dict[str, bytes]:
+def download_kaggle_datasets(params: dict[str, Any], version: str) -> dict[str, bytes]:
     """Raw files of every enabled dataset as ``{dataset}/{version}/{file}``, plus a ``_manifest.json`` each.
 
     Every download is validated before anything is returned, so a failed or partial download

@@ -1,4 +1,4 @@
-"""Ingestion pipeline: lake check → Kaggle raw/processed, crypto bronze/silver/gold, sales lake + warehouse.
+"""Ingestion pipeline: Kaggle raw/processed, crypto bronze/silver/gold, sales lake + warehouse.
 
 Every node writing a lake table the profiling pipeline profiles also returns the table's "written"
 marker (``<table>_written``, saved with the table), which the table's profile loads to run after it.
@@ -50,7 +50,7 @@ def _kaggle() -> Pipeline:
         [
             Node(
                 func=kaggle_nodes.download_kaggle_datasets,
-                inputs=["params:ingestion.kaggle", "ingestion_version", "lake_checked"],
+                inputs=["params:ingestion.kaggle", "ingestion_version"],
                 outputs="kaggle_raw",
                 name="download_kaggle_datasets",
             ),
@@ -77,7 +77,7 @@ def _crypto() -> Pipeline:
             ),
             Node(
                 func=crypto_nodes.plan_fetch,
-                inputs=["crypto_candles_silver_before", "params:ingestion.crypto", "ingestion_version", "lake_checked"],
+                inputs=["crypto_candles_silver_before", "params:ingestion.crypto", "ingestion_version"],
                 outputs="crypto_fetch_plan",
                 name="plan_crypto_fetch",
             ),
@@ -123,7 +123,7 @@ def _sales() -> Pipeline:
         [
             Node(
                 func=sales_nodes.collect_sales_files,
-                inputs=["params:ingestion.sales", "ingestion_version", "lake_checked"],
+                inputs=["params:ingestion.sales", "ingestion_version"],
                 outputs="sales_raw",
                 name="collect_sales_files",
             ),
@@ -158,12 +158,6 @@ def _sales() -> Pipeline:
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(
-                func=common.check_lake_root,
-                inputs="lake_root",
-                outputs="lake_checked",
-                name="check_lake_root",
-            ),
             Node(
                 func=common.resolve_version,
                 inputs=["params:ingestion.version", "run_metadata"],

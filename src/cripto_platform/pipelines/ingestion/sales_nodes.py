@@ -32,7 +32,7 @@ WAREHOUSE_COLUMNS = {
 }
 
 
-def collect_sales_files(params: dict[str, Any], version: str, lake: dict[str, Any]) -> dict[str, bytes]:
+def collect_sales_files(params: dict[str, Any], version: str) -> dict[str, bytes]:
     """Raw sales files as received, keyed ``{version}/{file}``: copied from ``source_uri`` or generated."""
     source_uri = params["source_uri"]
     if source_uri:
