@@ -70,7 +70,7 @@ def test_companies_and_payments_dags_split_the_payments_pipeline(project):
     pipelines, _ = project
     companies = {n.name for n in DEPLOYED["companies"].nodes_of(pipelines).nodes}
     payments = {n.name for n in DEPLOYED["payments"].nodes_of(pipelines).nodes}
-    assert companies == {"payments.fetch_companies", "payments.upsert_companies"}
+    assert companies == {"payments.fetch_companies", "payments.prepare_companies"}
     assert companies.isdisjoint(payments)
     assert companies | payments == {n.name for n in pipelines["payments"].nodes}
     crypto = {n.name for n in DEPLOYED["crypto_batch"].nodes_of(pipelines).nodes}

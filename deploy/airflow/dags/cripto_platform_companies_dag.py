@@ -44,10 +44,10 @@ def run_kedro_nodes(node_names: list[str]) -> None:
 )
 def cripto_platform_companies():
     tasks = {}
-    tasks["payments.fetch_companies-to-upsert_companies"] = run_kedro_nodes.override(
-        task_id="payments.fetch_companies-to-upsert_companies",
+    tasks["payments.fetch_companies-to-prepare_companies"] = run_kedro_nodes.override(
+        task_id="payments.fetch_companies-to-prepare_companies",
         outlets=[Asset("cripto_platform.companies_l0")],
-    )(node_names=["payments.fetch_companies", "payments.upsert_companies"])
+    )(node_names=["payments.fetch_companies", "payments.prepare_companies"])
 
 
 cripto_platform_companies()

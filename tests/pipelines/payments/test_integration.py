@@ -188,7 +188,7 @@ class PauseBeforeMerge:
 
     @hook_impl
     def before_node_run(self, node):
-        if node.name == "payments.merge_payments_scd2":
+        if node.name == "payments.build_payments_merge":
             self.reached.set()
             assert self.release.wait(120), "run B was never released"
 

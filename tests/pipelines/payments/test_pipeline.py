@@ -25,7 +25,7 @@ def test_a_small_batch_becomes_the_merge_request():
         "sample_data.payments_per_day": 20, "sample_data.n_companies": 12, "sample_data.n_clients": 40,
         "sample_data.duplicate_fraction": 0.1, "sample_data.invalid_fraction": 0.05,
     })
-    pipeline = create_pipeline().to_nodes("merge_payments_scd2")
+    pipeline = create_pipeline().to_nodes("build_payments_merge")
     assert "land_payments_batch" not in {node.name for node in pipeline.nodes}  # only what the merge needs
     catalog = DataCatalog({
         "payments_watermark": MemoryDataset({"name": "payments", "table": "etl_watermarks",

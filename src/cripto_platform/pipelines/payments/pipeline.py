@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=nodes.prepare_companies,
                 inputs="companies_raw",
                 outputs="companies_l0",
-                name="upsert_companies",
+                name="prepare_companies",
             ),
             Node(
                 func=nodes.compute_payments_window,
@@ -73,7 +73,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "payments_batch_duplicates",
                 ],
                 outputs="payments_l0@scd2",
-                name="merge_payments_scd2",
+                name="build_payments_merge",
             ),
             Node(
                 func=nodes.report_payments_merge,
