@@ -143,7 +143,7 @@ def _sales() -> Pipeline:
                 func=sales_nodes.build_sales_warehouse,
                 inputs=[*tables, "ingestion_version"],
                 outputs="sales_warehouse",
-                name="load_sales_warehouse",
+                name="build_sales_warehouse",
             ),
             Node(
                 func=sales_nodes.build_monthly_sales_features_marked,
