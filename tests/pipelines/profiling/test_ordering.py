@@ -52,3 +52,24 @@ def test_fresh_default_run_profiles_every_table(kedro_project):
     assert set(statuses.values()) == {"profiled"}, statuses
     markers = kedro_project / "data/08_reporting/written"
     assert {p.stem for p in markers.glob("*.json")} >= {t.name for t in CANDIDATES if t.kind == "lake"}
+
+
+def test_summary_versions_load_back_as_text(tmp_path):
+    """index.html showed yyyymmdd versions as 2.02611e+07: the summary CSV read them back as numbers."""
+    import pandas as pd
+    import yaml
+    from kedro.io import DataCatalog
+
+    from cripto_platform.pipelines.profiling.nodes import render_index
+    from tests.conftest import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "conf/base/catalog_profiling.yml").read_text().replace("${globals:lake_root}", str(tmp_path))
+    entry = yaml.safe_load(text)["profiling_summary_report"]
+    entry.pop("versioned")
+    catalog = DataCatalog.from_config({"profiling_summary_report": entry})
+    catalog.save("profiling_summary_report", pd.DataFrame({
+        "table": ["t"], "status": ["profiled"], "source_kind": ["lake"], "source_version": ["20261126"],
+        "rows": [1], "columns": [1], "missing_share": [0.0], "rule_failures": [0], "drift_flags": [0]}))
+    loaded = catalog.load("profiling_summary_report")
+    assert loaded["source_version"].tolist() == ["20261126"]
+    assert "<td>20261126</td>" in next(iter(render_index(loaded, "v").values()))
