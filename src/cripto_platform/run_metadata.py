@@ -14,7 +14,8 @@ def new_run_metadata(save_version: str | None = None) -> dict[str, str]:
     """Metadata for one ``kedro run``; ``save_version`` links it to versioned outputs."""
     return {
         "run_id": str(uuid.uuid4()),
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # Microseconds: two runs within one second still order (reservation_clusters_latest, watermarks).
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         "save_version": save_version or "",
     }
 
