@@ -133,14 +133,14 @@ def popularity_prior(company_index: CompanyIndex, alpha: float) -> np.ndarray:
     ``alpha`` 0 gives ones for every company (the plain similarity rule).
     """
     codes = pd.Index(company_index.company_codes)
+    if alpha == 0:
+        return np.ones(len(codes), dtype=np.float64)
     prior = np.zeros(len(codes), dtype=np.float64)
     popularity = company_index.popularity
     if len(popularity):
         where = codes.get_indexer(popularity["company_code"])
         found = where >= 0
         prior[where[found]] = popularity["popularity"].to_numpy(dtype=np.float64)[found]
-    if alpha == 0:
-        return np.ones(len(codes), dtype=np.float64)
     return np.power(np.clip(prior, 0, None), float(alpha))
 
 

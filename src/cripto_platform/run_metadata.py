@@ -26,3 +26,9 @@ def stamp_run(df: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
     stamped.insert(0, "run_started_at", pd.Timestamp(run_metadata["started_at"]))
     stamped.insert(0, "run_id", run_metadata["run_id"])
     return stamped
+
+
+def utc_timestamp(value) -> pd.Timestamp:
+    """``value`` as a UTC ``pd.Timestamp`` (naive means UTC), the rule every run time and window uses."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

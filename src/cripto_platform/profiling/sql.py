@@ -47,9 +47,9 @@ def table_columns(cursor, table: str) -> list[tuple[str, str]]:
 
 
 def table_exists(source: WarehouseSource) -> bool:
-    with transaction(source.url, f"checking table '{source.table}'") as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (source.table,))
-        return bool(cursor.fetchone()[0])
+    from cripto_platform.datasets._preview import table_exists as exists  # one to_regclass check
+
+    return exists(source.url, source.table)
 
 
 def _value(name: str, data_type: str) -> sql.Composable:

@@ -148,14 +148,8 @@ def resolve_url(url: str | None = None) -> str:
     return url or os.environ.get(ENV_URL) or _embedded_url()
 
 
-def _describe_host(url: str) -> str:
-    parsed = make_url(url)
-    host = parsed.host or parsed.query.get("host") or "localhost"
-    return f"{host}:{parsed.port or 5432}/{parsed.database or ''}"
-
-
 def _describe_server(url: str) -> str:
-    """``host:port``, or the socket directory (the embedded server), without credentials."""
+    """``host:port``, or the socket directory (the embedded server), without credentials: how errors name it."""
     parsed = make_url(url)
     host = parsed.host or parsed.query.get("host") or "localhost"
     if isinstance(host, tuple):  # several host= in the query string
@@ -251,5 +245,5 @@ def check_connection(url: str | None = None) -> None:
     except sa.exc.OperationalError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise WarehouseUnavailableError(
-            f"cannot reach the warehouse at {_describe_host(resolved)}: {reason}"
+            f"cannot reach the warehouse at {_describe_server(resolved)}/{make_url(resolved).database or ''}: {reason}"
         ) from None

@@ -83,7 +83,8 @@ def log_quarantine(dataset: str, rows: int, quarantine: pd.DataFrame) -> None:
     if quarantine.empty:
         logger.info("%s: %d rows, no line quarantined", dataset, rows)
         return
-    lines = quarantine["line_number"].tolist() if "line_number" in quarantine else []
+    # 11 are enough to show 10 and say there are more (a whole file can be quarantined)
+    lines = quarantine["line_number"].head(11).tolist() if "line_number" in quarantine else []
     shown = ", ".join(map(str, lines[:10])) + (" …" if len(lines) > 10 else "")
     logger.warning(
         "%s: %d rows kept, %d quarantined (lines %s); see dataset '%s_quarantine'",

@@ -24,6 +24,7 @@ from cripto_platform.pipelines.payments.params import (
     WindowParams,
 )
 from cripto_platform.run_metadata import stamp_run
+from cripto_platform.run_metadata import utc_timestamp as _utc
 from cripto_platform.sources.payments import COMPANY_COLUMNS as RAW_COMPANY_COLUMNS
 from cripto_platform.sources.payments import PAYMENT_COLUMNS as RAW_PAYMENT_COLUMNS
 from cripto_platform.sources.payments import generate_companies, generate_payments
@@ -147,11 +148,6 @@ def prepare_companies(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 EPOCH = pd.Timestamp("1970-01-01", tz="UTC")  # a full extract reads everything updated since
-
-
-def _utc(value) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def compute_payments_window(

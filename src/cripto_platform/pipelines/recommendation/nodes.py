@@ -20,6 +20,7 @@ from cripto_platform.pipelines.recommendation.params import (
     WindowParams,
 )
 from cripto_platform.run_metadata import stamp_run
+from cripto_platform.run_metadata import utc_timestamp as _utc
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +34,6 @@ NULL_PAID_AT = "null payment_at"
 
 
 # ------------------------------------------------------------------ inputs
-
-
-def _utc(value) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def select_payments_window(payments: pd.DataFrame, params: WindowParams) -> tuple[pd.DataFrame, dict[str, str]]:
