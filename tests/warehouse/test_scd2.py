@@ -616,3 +616,30 @@ def test_current_and_history_queries_read_the_table_named_in_identifiers(tables,
                                     query_params={"n_payments": 3}, credentials=credentials).load()
     assert history[["payment_id", "company_code"]].drop_duplicates().shape[0] == 3
     assert (history["versions"] == 2).all() and len(history) == 6
+
+
+def test_two_transactions_creating_the_control_tables_at_once_both_succeed(warehouse_url):
+    """Two Dask workers on a fresh warehouse failed on pg_type_typname_nsp_index creating etl_watermarks."""
+    import threading
+
+    from cripto_platform.warehouse.scd2 import ensure_watermark_table
+
+    name = f"t_wm_race_{uuid.uuid4().hex[:8]}"
+    errors: list[Exception] = []
+
+    def second():
+        try:
+            with transaction(warehouse_url) as cursor:
+                ensure_watermark_table(cursor, name)
+        except Exception as error:  # reported to the test thread
+            errors.append(error)
+
+    with transaction(warehouse_url) as cursor:
+        ensure_watermark_table(cursor, name)  # created, not yet committed
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(1.0)  # the second creator waits for this commit instead of racing it
+    thread.join(30)
+    assert errors == []
+    with transaction(warehouse_url) as cursor:
+        cursor.execute(f'DROP TABLE "{name}"')

@@ -13,7 +13,7 @@ from psycopg2 import sql
 from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
 from cripto_platform.payments import COMPANY_COLUMNS
 from cripto_platform.warehouse import copy_dataframe, load_statement, transaction
-from cripto_platform.warehouse.scd2 import advance_watermark, ensure_watermark_table
+from cripto_platform.warehouse.scd2 import advance_watermark, ensure_watermark_table, lock_ddl
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class CompaniesDimensionDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFr
         self._init_connection(credentials)
 
     def _ensure(self, cursor) -> None:
+        lock_ddl(cursor, self._table)
         cursor.execute(load_statement("payments_companies_ddl", companies=self._table))
         ensure_watermark_table(cursor, self._watermark_table)
 

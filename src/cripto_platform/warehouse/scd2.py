@@ -59,8 +59,19 @@ SMALL_BATCH_SHARE = 0.05
 KEY_CHUNK_ROWS = 200_000  # the key stage is encoded and sent in chunks of this many rows
 
 
+def lock_ddl(cursor, table: str) -> None:
+    """Serialise ``CREATE ... IF NOT EXISTS`` of ``table`` until this transaction ends: two transactions
+    creating the same table at once fail on PostgreSQL's catalog (``pg_type_typname_nsp_index``), as two
+    Dask workers did on a fresh warehouse. Only while the table is missing: an existing table's readers
+    and writers never wait on it."""
+    cursor.execute("SELECT to_regclass(%s) IS NULL", (table,))
+    if cursor.fetchone()[0]:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ddl:{table}",))
+
+
 def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: str) -> None:
     """Create the SCD2 table, its partial indexes (current key; client) and the control tables when missing."""
+    lock_ddl(cursor, payments)
     cursor.execute(
         load_statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
                    payments_current_key_hash=f"{payments}_current_key_hash",
@@ -71,6 +82,7 @@ def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: st
 
 def ensure_watermark_table(cursor, watermarks: str) -> None:
     """Create the ETL watermark table when missing."""
+    lock_ddl(cursor, watermarks)
     cursor.execute(load_statement("etl_watermarks_ddl", watermarks=watermarks))
 
 
