@@ -24,24 +24,37 @@ SMALL = {
 }
 
 
-@pytest.mark.integration
-def test_default_kedro_run_prints_a_summary_and_no_warning_for_planted_rows(kedro_project):
-    """``kedro run`` (every pipeline) through the CLI, as a newcomer runs it, on an 80-column non-terminal."""
+# The start of the WARNING lines planted rows cause (from a real source they stay warnings).
+PLANTED_WARNINGS = ("quarantined", "credit_risk/", "sales/", "crypto silver")
+
+
+def _warnings(output: str) -> list[str]:
+    return [line.split("WARNING", 1)[1].strip() for line in output.splitlines() if "WARNING" in line]
+
+
+def _kedro_run(project: Path, *args: str, env: dict | None = None) -> str:
+    """``kedro run <args>`` through the CLI in ``project`` with a warehouse of its own (as on a fresh clone: the
+    session's server holds other tests' watermarks, after which a payments window can be empty)."""
     from cripto_platform.warehouse import stop_embedded_server
 
-    params = ",".join(f"{key}={value}" for key, value in SMALL.items())
-    # A warehouse of its own, as on a fresh clone: the session's server holds other tests' watermarks, after
-    # which this run's payments window can be empty (and then there are no planted rows to summarise).
-    pgdata = kedro_project / "pgdata"
-    env = {**os.environ, "COLUMNS": "80", "KEDRO_DISABLE_TELEMETRY": "1", "CRIPTO_WAREHOUSE_PGDATA": str(pgdata)}
+    pgdata = project / "pgdata"
+    run_env = {**os.environ, "COLUMNS": "80", "KEDRO_DISABLE_TELEMETRY": "1", "CRIPTO_WAREHOUSE_PGDATA": str(pgdata),
+               **(env or {})}
     kedro = Path(sys.executable).with_name("kedro")
     try:
-        result = subprocess.run([str(kedro), "run", "--params", params], cwd=kedro_project, env=env,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run([str(kedro), "run", *args], cwd=project, env=run_env, capture_output=True, text=True,
+                                timeout=600)
     finally:
         stop_embedded_server(pgdata)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    return output
+
+
+@pytest.mark.integration
+def test_default_kedro_run_prints_a_summary_and_no_warning_for_planted_rows(kedro_project):
+    """``kedro run`` (every pipeline) through the CLI, as a newcomer runs it, on an 80-column non-terminal."""
+    output = _kedro_run(kedro_project, "--params", ",".join(f"{key}={value}" for key, value in SMALL.items()))
     lines = output.splitlines()
     summary = output[output.index("Run summary:"):]
     assert "nodes completed in" in summary
@@ -53,13 +66,48 @@ def test_default_kedro_run_prints_a_summary_and_no_warning_for_planted_rows(kedr
         assert any(line.strip().startswith(planted) and "planted" in line and "(sample data" in line
                    for line in summary.splitlines()), (planted, summary)
     # (A run this small may warn about other things, e.g. companies with too few payments for a vector.)
-    planted_starts = ("quarantined", "credit_risk/", "sales/", "crypto silver")
-    warnings = [line.split("WARNING", 1)[1].strip() for line in lines if "WARNING" in line]
-    assert not [line for line in warnings if line.startswith(planted_starts)], output
+    assert not [line for line in _warnings(output) if line.startswith(PLANTED_WARNINGS)], output
     # No per-node / per-dataset lines from kedro: the whole run reads in a screenful or three.
     assert "Running node" not in output and "Loading data from" not in output
     # ~160 lines plus one progress line per model-selection fit and per profiled table
     assert len(lines) < 300, f"{len(lines)} lines:\n{output}"
+
+
+PAYMENTS_SMALL = "payments.sample_data.payments_per_day=80,payments.window.lookback_days=20"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("runner", ["ParallelRunner", "cripto_platform.runners.DaskRunner"])
+def test_planted_rows_are_summarised_when_nodes_run_in_other_processes(kedro_project, runner):
+    """ParallelRunner's forked workers and Dask's worker processes log the quarantine warning and see the saved
+    quarantine: neither a WARNING line there nor a summary here without the planted rows."""
+    output = _kedro_run(kedro_project, "--runner", runner, "--pipeline", "payments", "--params", PAYMENTS_SMALL)
+    summary = output[output.index("Run summary:"):]
+    assert not [line for line in _warnings(output) if line.startswith(PLANTED_WARNINGS)], output
+    planted = [line.strip() for line in summary.splitlines() if line.strip().startswith("payments: ")]
+    assert planted and "planted bad rows quarantined (sample data" in planted[0], summary
+    assert any(line.startswith("  payments ") and "quarantined" in line for line in summary.splitlines()), summary
+    assert "warehouse payments_l0" in summary
+
+
+@pytest.mark.integration
+def test_real_source_rejects_still_warn_under_parallel_runner(kedro_project):
+    """The same rows from the payments API (a real source) stay a WARNING line, and the summary points at it."""
+    from cripto_platform.sources.payments_api import PaymentsApiServer, serve_in_thread
+
+    server = PaymentsApiServer(("127.0.0.1", 0), generator={"payments_per_day": 80})
+    serve_in_thread(server)
+    try:
+        output = _kedro_run(kedro_project, "--runner", "ParallelRunner", "--pipeline", "payments",
+                            "--params", f"{PAYMENTS_SMALL},payments.source.kind=api",
+                            env={"CRIPTO_PAYMENTS_API_URL": server.url})
+    finally:
+        server.shutdown()
+        server.server_close()
+    summary = output[output.index("Run summary:"):]
+    assert [line for line in _warnings(output) if line.startswith("quarantined")], output
+    assert "payments_quarantine: " in summary and "(see the warnings above)" in summary, summary
+    assert "planted" not in summary
 
 
 def _record(logger: str, msg: str, *args) -> logging.LogRecord:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -148,6 +152,51 @@ class _SampleDataWarnings(logging.Filter):
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
+def _install_sample_filters(sample: dict[str, bool]) -> None:
+    """One ``_SampleDataWarnings`` on each logger that emits planted-row warnings."""
+    for logger_name in sorted({name for name, _ in SAMPLE_WARNINGS}):
+        logging.getLogger(logger_name).addFilter(_SampleDataWarnings(logger_name, sample))
+
+
+# ParallelRunner's forked worker processes run the dataset hooks on their copy of these hooks, so what they count
+# never reaches the driver's copy, which prints the summary. The driver names a spool folder in this variable
+# (workers inherit the environment) and each worker appends what its dataset hooks saw to a file of its own.
+# (Kedro 1.7 runs no project hooks in spawned workers, multiprocessing's default on macOS: the summary then
+# lacks their figures, and their planted-row warnings stay warnings.)
+SPOOL_ENV = "CRIPTO_RUN_SUMMARY_SPOOL"
+
+
+class _WorkerSpool:
+    """The folder through which ParallelRunner's worker processes report to the driver's run summary."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def open_for_run(cls) -> _WorkerSpool:
+        spool = cls(tempfile.mkdtemp(prefix="cripto-run-summary-"))
+        os.environ[SPOOL_ENV] = str(spool.path)
+        return spool
+
+    @classmethod
+    def from_env(cls) -> _WorkerSpool | None:
+        path = os.environ.get(SPOOL_ENV)
+        return cls(path) if path and Path(path).is_dir() else None
+
+    def report(self, observation: dict[str, Any]) -> None:
+        with open(self.path / f"worker-{os.getpid()}.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(observation) + "\n")
+
+    def observations(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for part in sorted(self.path.glob("worker-*.jsonl"))
+                for line in part.read_text(encoding="utf-8").splitlines() if line]
+
+    def close(self) -> None:
+        if os.environ.get(SPOOL_ENV) == str(self.path):
+            del os.environ[SPOOL_ENV]
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def _rows(data: Any) -> int | None:
     """Rows of a DataFrame-like object (or of a dict of them, e.g. a warehouse schema); None for anything else."""
     if hasattr(data, "shape") and hasattr(data, "columns"):
@@ -206,17 +255,22 @@ class RunSummaryHooks:
 
     Rows are counted from the DataFrames the catalog saved (persisted datasets only) and loaded (persisted
     inputs no node of the run produced); locations come from the datasets' ``_describe()``. Rows the sample-data
-    generators plant bad on purpose are summarised as such, instead of a WARNING line per file.
+    generators plant bad on purpose are summarised as such, instead of a WARNING line per file. Under
+    ParallelRunner the dataset hooks run in its worker processes, which report to this process through a spool
+    folder (``SPOOL_ENV``); DaskRunner replays them here.
     """
 
     def __init__(self, stream=None) -> None:
         self.stream = stream
 
-    @hook_impl
+    # Last of the before_pipeline_run hooks: one that stops the run (WarehouseHooks, LakeRootHooks) gets neither
+    # after_pipeline_run nor on_pipeline_error, which remove the log filters and the spool installed here.
+    @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         from kedro.framework.project import pipelines as registered
 
         self.started = time.monotonic()
+        self.driver_pid = os.getpid()
         self.catalog = catalog
         self.root = Path(run_params.get("project_path") or Path.cwd()).resolve()
         self.run_params = run_params
@@ -238,26 +292,24 @@ class RunSummaryHooks:
         except Exception:  # noqa: BLE001 - a catalog without parameters: no source is known to be sample data
             parameters = {}
         self.sample = _sample_sources(parameters or {}, pipeline)
-        self.filters = []
+        # Before any worker process exists, so ParallelRunner's forked workers inherit both.
+        _install_sample_filters(self.sample)
+        self.spool = _WorkerSpool.open_for_run()
 
-    @hook_impl
-    def before_node_run(self, node, catalog, inputs, is_async) -> None:
-        # Installed with the first node, not before the run: another hook's before_pipeline_run may still stop the
-        # run (WarehouseHooks), and then neither after_pipeline_run nor on_pipeline_error would remove them.
-        if not hasattr(self, "sample") or self.filters is None or self.filters:
-            return
-        for logger_name in sorted({name for name, _ in SAMPLE_WARNINGS}):
-            log_filter = _SampleDataWarnings(logger_name, self.sample)
-            logging.getLogger(logger_name).addFilter(log_filter)
-            self.filters.append((logger_name, log_filter))
+    def _worker_spool(self) -> _WorkerSpool | None:
+        """The driver's spool when this process is a ParallelRunner worker, else None."""
+        if getattr(self, "driver_pid", None) == os.getpid():
+            return None
+        return _WorkerSpool.from_env()
 
-    def _group(self, node) -> _Group:
+    def _group(self, node_name: str | None, namespace: str | None) -> _Group:
         name = "other"
-        if node is not None:
-            name = self.node_group.get(node.name) or (node.namespace or "other").split(".")[0]
+        if node_name is not None:
+            name = self.node_group.get(node_name) or (namespace or "other").split(".")[0]
             if name not in self.group_names:  # a namespaced node: the registered pipeline holding its name
-                name = next((group for node_name, group in self.node_group.items()
-                             if node.name.endswith("." + node_name) or node_name.endswith("." + node.name)), name)
+                name = next((group for registered_name, group in self.node_group.items()
+                             if node_name.endswith("." + registered_name) or registered_name.endswith("." + node_name)),
+                            name)
         return self.groups.setdefault(name, _Group())
 
     def _persisted(self, dataset_name: str):
@@ -266,36 +318,57 @@ class RunSummaryHooks:
         dataset = self.catalog.get(dataset_name)
         return None if type(dataset).__name__ in ("MemoryDataset", "SharedMemoryDataset") else dataset
 
+    def _observed(self, event: str, dataset_name: str, node, **figures: Any) -> None:
+        """Count an observation here, or, in a ParallelRunner worker, hand it to the driver through the spool."""
+        observation = {"event": event, "dataset": dataset_name, "node": getattr(node, "name", None),
+                       "namespace": getattr(node, "namespace", None), **figures}
+        spool = self._worker_spool()
+        if spool is not None:
+            spool.report(observation)
+        elif hasattr(self, "catalog"):
+            self._count(observation)
+
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any, node) -> None:
-        if not hasattr(self, "catalog") or dataset_name in self.produced or self._persisted(dataset_name) is None:
-            return
         rows = _rows(data)
         if rows:
-            self._group(node).read += rows
+            self._observed("loaded", dataset_name, node, rows=rows)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
-        if not hasattr(self, "catalog"):
-            return
+        rows = _rows(data) or 0
+        figures: dict[str, Any] = {"rows": rows, "count": rows}
+        if dataset_name == "crypto_gaps_report" and rows and "missing_candles" in data:
+            figures["count"] = int(data["missing_candles"].sum())
+        if dataset_name in SAMPLE_DATASETS and rows and "quarantine_reason" in data:
+            # short reasons (line-based quarantines give free text)
+            detail = data["quarantine_reason"].astype(str).value_counts().head(4).to_dict()
+            figures["detail"] = {str(k): int(v) for k, v in detail.items()}
+        if isinstance(data, dict) and _rows(data) is not None:
+            figures["tables"] = [str(table) for table in data]  # a schema of tables saved together
+        self._observed("saved", dataset_name, node, **figures)
+
+    def _count(self, observation: dict[str, Any]) -> None:
+        dataset_name = observation["dataset"]
         dataset = self._persisted(dataset_name)
         if dataset is None:
             return
-        group = self._group(node)
-        rows = _rows(data) or 0
+        group = self._group(observation["node"], observation["namespace"])
+        rows = observation["rows"]
+        if observation["event"] == "loaded":
+            if dataset_name not in self.produced:
+                group.read += rows
+            return
         group.datasets.add(dataset_name)
         if dataset_name in SAMPLE_DATASETS:
             source, _ = SAMPLE_DATASETS[dataset_name]
-            count = rows
-            if dataset_name == "crypto_gaps_report" and rows and "missing_candles" in data:
-                count = int(data["missing_candles"].sum())
+            count = observation["count"]
             if dataset_name != "crypto_gaps_report":
                 group.quarantined += rows
             if count and self.sample.get(source):
                 self.planted[dataset_name] = self.planted.get(dataset_name, 0) + count
-                if "quarantine_reason" in data:  # short reasons (line-based quarantines give free text)
-                    detail = data["quarantine_reason"].astype(str).value_counts().head(4).to_dict()
-                    self.planted_detail[dataset_name] = {str(k): int(v) for k, v in detail.items()}
+                if observation.get("detail"):
+                    self.planted_detail[dataset_name] = observation["detail"]
             elif count and dataset_name != "crypto_gaps_report":
                 self.real_rejects[dataset_name] = self.real_rejects.get(dataset_name, 0) + count
         elif dataset_name.endswith("_quarantine"):
@@ -305,8 +378,8 @@ class RunSummaryHooks:
         else:
             group.written += rows
         location = _location(dataset, self.root)
-        if location is None and isinstance(data, dict) and _rows(data) is not None:
-            for table in data:  # a schema of tables saved together (e.g. sales_warehouse)
+        if location is None and observation.get("tables"):
+            for table in observation["tables"]:  # e.g. sales_warehouse
                 group.tables[str(table)] = None
         elif location is None:
             group.other[dataset_name] = None
@@ -322,7 +395,9 @@ class RunSummaryHooks:
             logger = logging.getLogger(logger_name)
             for log_filter in [f for f in logger.filters if isinstance(f, _SampleDataWarnings)]:
                 logger.removeFilter(log_filter)
-        self.filters = None  # until the next before_pipeline_run
+        if getattr(self, "spool", None) is not None:
+            self.spool.close()
+            self.spool = None
 
     def summary(self, error: BaseException | None = None) -> str:
         """The summary's text (also what the hooks print)."""
@@ -346,10 +421,7 @@ class RunSummaryHooks:
             places = sorted(group.files) + [f"warehouse {table}" for table in group.tables] + list(group.other)
             if places:
                 lines.append(f"  {'':<{width}}  -> " + ", ".join(places))
-        if not self.groups and "ParallelRunner" in str(self.run_params.get("runner") or ""):
-            # Dataset hooks fire in ParallelRunner's worker processes, not here (DaskRunner replays them).
-            lines.append("  saves happened in ParallelRunner's worker processes and are not counted here")
-        elif not self.groups:
+        if not self.groups:
             lines.append("  nothing was written")
         if self.planted:
             lines.append("  sample data (rows the generators plant bad on purpose; from a real source they are warnings):")
@@ -367,6 +439,9 @@ class RunSummaryHooks:
 
     def _print(self, error: BaseException | None = None) -> None:
         try:
+            if self.spool is not None:  # what ParallelRunner's workers saw
+                for observation in self.spool.observations():
+                    self._count(observation)
             text = self.summary(error)
         finally:
             self._finish()

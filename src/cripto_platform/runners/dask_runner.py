@@ -19,6 +19,8 @@ How it works (README: Beyond one machine):
   ``outputs`` are the objects themselves up to 1 MB (a DataFrame) and a zero-column stand-in with the same
   number of rows above that, so the driver never pulls a large dataset back. ``before_node_run`` return
   values (input overrides) are not supported: the node has run when the hook is replayed.
+- Logging happens on the worker, with the driver's filters on the project's loggers applied while a task runs
+  (the run summary's filter turns the sample data's planted-row warnings into DEBUG lines, as on the driver).
 - A worker that dies while running a task fails the run with ``DaskRunnerError`` naming the nodes (the
   LocalCluster this runner starts allows no retry of a task whose worker died; set
   ``distributed.scheduler.allowed-failures: 0`` on an external scheduler for the same); a rerun starts over.
@@ -26,6 +28,7 @@ How it works (README: Beyond one machine):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -196,6 +199,34 @@ class _TaskCatalog:
         return self._memory[name] if name in self._memory else self._shared[name]
 
 
+def _project_log_filters() -> list[tuple[str, logging.Filter]]:
+    """The driver's filters on the project's loggers that can travel (e.g. the run summary's, which turn the
+    sample data's planted-row warnings into DEBUG lines), as (logger name, filter)."""
+    package = __name__.split(".")[0]
+    found = []
+    for name, candidate in sorted(logging.root.manager.loggerDict.items()):
+        if isinstance(candidate, logging.Logger) and (name == package or name.startswith(package + ".")):
+            for log_filter in candidate.filters:
+                try:
+                    pickle.dumps(log_filter)
+                except Exception:  # noqa: BLE001 - a filter bound to this process stays here
+                    continue
+                found.append((name, log_filter))
+    return found
+
+
+@contextlib.contextmanager
+def _log_filters(filters: list[tuple[str, logging.Filter]]):
+    """A task logs on its worker as the driver would: with the driver's project-logger filters, for its duration."""
+    for name, log_filter in filters:
+        logging.getLogger(name).addFilter(log_filter)
+    try:
+        yield
+    finally:
+        for name, log_filter in filters:
+            logging.getLogger(name).removeFilter(log_filter)
+
+
 def _run_group(spec: dict[str, Any], catalog, *dependencies: dict[str, Any]) -> dict[str, Any]:
     """Runs on a worker: one node, or a chain of nodes joined by a colocated dataset, in order."""
     result: dict[str, Any] = {"error": None, "skipped": False, "events": [], "outputs": {}, "worker": None,
@@ -221,9 +252,10 @@ def _run_group(spec: dict[str, Any], catalog, *dependencies: dict[str, Any]) -> 
     recorder = _HookRecorder()
     started = time.perf_counter()
     try:
-        for node in spec["nodes"]:
-            Task(node=node, catalog=task_catalog, is_async=spec["is_async"], hook_manager=recorder,
-                 run_id=spec["run_id"]).execute()
+        with _log_filters(spec["log_filters"]):
+            for node in spec["nodes"]:
+                Task(node=node, catalog=task_catalog, is_async=spec["is_async"], hook_manager=recorder,
+                     run_id=spec["run_id"]).execute()
         outputs = {name: memory[name].load() for name in spec["ship"]}
         _check_can_travel(outputs, spec["label"])
         result["outputs"] = outputs
@@ -382,6 +414,7 @@ class DaskRunner(AbstractRunner):
         in_memory = {name for name in pipeline.datasets() if isinstance(catalog.get(name), MemoryDataset)}
         free_outputs = sorted(name for name in pipeline.outputs() if name in in_memory)
         project_path = str(Path.cwd())
+        log_filters = _project_log_filters()
         tag = uuid.uuid4().hex[:8]
 
         # what each task must ship: in-memory outputs read by another task or left as the run's outputs
@@ -406,7 +439,7 @@ class DaskRunner(AbstractRunner):
                 waiting_readers[dep].add(i)
             label = group[0].name if len(group) == 1 else f"{group[0].name} (+{len(group) - 1} colocated)"
             spec = {"nodes": group, "memory": memory, "ship": ship, "run_id": run_id, "is_async": self._is_async,
-                    "project_path": project_path, "label": label}
+                    "project_path": project_path, "label": label, "log_filters": log_filters}
             key = f"kedro-{group[0].name}-{tag}"
             results[i] = client.submit(_run_group, spec, shared_catalog, *[results[dep] for dep in deps],
                                        key=key, pure=False, retries=0)
