@@ -1,4 +1,5 @@
-"""The SCD2 merge against the embedded PostgreSQL, checked against a pandas reference implementation."""
+"""The SCD2 merge against the embedded PostgreSQL, checked against a pandas reference implementation;
+the payments watermark confirmed from the merge log."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import pyarrow as pa
 import pytest
 from kedro.io import DatasetError
 
-from cripto_platform.datasets import CompaniesDimensionDataset, EtlWatermarkDataset, PaymentsSCD2Dataset
+from cripto_platform.datasets import (
+    CompaniesDimensionDataset,
+    EtlWatermarkDataset,
+    PaymentsSCD2Dataset,
+    WarehouseQueryDataset,
+)
 from cripto_platform.warehouse.scd2 import merge_payments_scd2, row_hash
 from cripto_platform.pipelines.payments.nodes import deduplicate_payments
 from cripto_platform.warehouse import transaction
@@ -31,10 +37,26 @@ def tables(warehouse_url):
 
 
 def _dataset(tables, url):
-    return PaymentsSCD2Dataset(
-        table=tables["table"], watermark_table=tables["watermark_table"],
-        merge_log_table=tables["merge_log_table"], credentials={"url": url},
-    )
+    """``payments_l0@scd2`` on the test's tables."""
+    return PaymentsSCD2Dataset(table=tables["table"], merge_log_table=tables["merge_log_table"], credentials={"url": url})
+
+
+def _merges(tables, url) -> pd.DataFrame:
+    """``payments_l0@merges`` on the test's tables: the merge log, oldest first."""
+    return WarehouseQueryDataset(sql_file="payments_merge_log.sql", identifiers={"merge_log": tables["merge_log_table"]},
+                                 query_params={"table_name": tables["table"]}, credentials={"url": url}).load()
+
+
+def _watermark_dataset(tables, url, name="payments") -> EtlWatermarkDataset:
+    """``payments_watermark`` on the test's tables (confirmed from the merge log)."""
+    return EtlWatermarkDataset(name=name, table=tables["watermark_table"], confirm_sql="payments_merged_until.sql",
+                               identifiers={"merge_log": tables["merge_log_table"]},
+                               query_params={"table_name": tables["table"]}, credentials={"url": url})
+
+
+def _confirm(tables, url) -> None:
+    """What Kedro does after the merge node's save (``confirms="payments_watermark"``)."""
+    _watermark_dataset(tables, url).confirm()
 
 
 def _payload(rows, effective_at, **extra):
@@ -51,7 +73,7 @@ def _table(url, table) -> pd.DataFrame:
 
 
 def _watermark(url, tables, name="payments"):
-    return EtlWatermarkDataset(name=name, table=tables["watermark_table"], credentials={"url": url}).load()["last_update"]
+    return _watermark_dataset(tables, url, name).load()["last_update"]
 
 
 # ------------------------------------------------------------------ a pandas reference of the semantics
@@ -165,7 +187,7 @@ def test_random_batches_match_the_pandas_reference(tables, warehouse_url, missin
     current = actual[actual["is_current"]]
     assert not current.duplicated(KEY).any()
     assert len(actual) > len(current)  # versions were closed along the way
-    log = dataset.load()
+    log = _merges(tables, warehouse_url)
     assert len(log) == 8 and log["inserted_changed"].sum() == (~actual["is_current"]).sum() - log["invalidated"].sum()
 
 
@@ -179,7 +201,7 @@ def test_rerunning_a_batch_changes_nothing(tables, warehouse_url):
     after = _table(warehouse_url, tables["table"])
     pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
                                   after.sort_values(KEY).reset_index(drop=True))
-    last = dataset.load().iloc[-1]
+    last = _merges(tables, warehouse_url).iloc[-1]
     assert (last["inserted_new"], last["inserted_changed"], last["closed_changed"]) == (0, 0, 0)
     assert last["unchanged"] == len(batch)
 
@@ -189,6 +211,7 @@ def test_failure_between_staging_and_commit_leaves_table_and_watermark(tables, w
     dataset = _dataset(tables, warehouse_url)
     first, _ = deduplicate_payments(random_batch(rng, 30, 50, 0, None))
     dataset.save(_payload(first, "2025-03-01T00:00:00+00:00"))
+    _confirm(tables, warehouse_url)
     before = _table(warehouse_url, tables["table"])
     watermark_before = _watermark(warehouse_url, tables)
 
@@ -209,11 +232,13 @@ def test_failure_between_staging_and_commit_leaves_table_and_watermark(tables, w
     after = _table(warehouse_url, tables["table"])
     pd.testing.assert_frame_equal(before.sort_values(KEY).reset_index(drop=True),
                                   after.sort_values(KEY).reset_index(drop=True))
+    _confirm(tables, warehouse_url)  # (Kedro does not confirm after a failed save; nothing to confirm anyway)
     assert _watermark(warehouse_url, tables) == watermark_before == "2025-03-01T00:00:00+00:00"
-    assert len(dataset.load()) == 1
+    assert len(_merges(tables, warehouse_url)) == 1
 
     dataset.on_step = None  # the same batch then merges normally
     dataset.save(_payload(second, "2025-03-02T00:00:00+00:00"))
+    _confirm(tables, warehouse_url)
     assert _watermark(warehouse_url, tables) == "2025-03-02T00:00:00+00:00"
     assert len(_table(warehouse_url, tables["table"])) == 2 * len(first)
 
@@ -250,7 +275,7 @@ def test_missing_keys_invalidate_closes_absent_keys(tables, warehouse_url):
     assert table.loc[1, "is_current"] and pd.isna(table.loc[1, "end_date"])
     assert not table.loc[2, "is_current"] and not table.loc[3, "is_current"]
     assert pd.Timestamp(table.loc[2, "end_date"]) == pd.Timestamp("2025-03-03", tz="UTC")
-    assert dataset.load().iloc[-1]["invalidated"] == 2
+    assert _merges(tables, warehouse_url).iloc[-1]["invalidated"] == 2
 
 
 def test_null_transitions_are_changes_and_null_to_null_is_not(tables, warehouse_url):
@@ -312,8 +337,10 @@ PINNED_HASHES = [-888556521035120850, -9099653200008477832, 6350271938600687566]
 
 def test_companies_upsert_and_last_update(tables, warehouse_url):
     table = tables["table"] + "_companies"
-    dataset = CompaniesDimensionDataset(table=table, watermark_table=tables["watermark_table"],
-                                        credentials={"url": warehouse_url})
+    dataset = CompaniesDimensionDataset(table=table, credentials={"url": warehouse_url})
+    watermark = EtlWatermarkDataset(name="companies", table=tables["watermark_table"],
+                                    confirm_sql="companies_updated_until.sql", identifiers={"companies": table},
+                                    credentials={"url": warehouse_url})
     companies = pd.DataFrame(
         {"company_code": ["C1", "C2"], "company_id": [1, 2], "name": ["One", "Two"], "category": ["x", "y"],
          "created_at": pd.to_datetime(["2024-01-01"] * 2, utc=True),
@@ -321,10 +348,14 @@ def test_companies_upsert_and_last_update(tables, warehouse_url):
     )
     try:
         dataset.save(companies)
+        watermark.confirm()
+        assert watermark.load()["last_update"] == "2024-03-01T00:00:00+00:00"
         dataset.save(companies.assign(name=["Uno", "Two"], updated_at=pd.to_datetime(["2024-04-01", "2024-03-01"], utc=True)))
+        assert watermark.load()["last_update"] == "2024-03-01T00:00:00+00:00"  # the upsert writes no watermark
+        watermark.confirm()
         loaded = dataset.load().set_index("company_code")
         assert len(loaded) == 2 and loaded.loc["C1", "name"] == "Uno" and loaded.loc["C2", "name"] == "Two"
-        assert _watermark(warehouse_url, tables, "companies") == "2024-04-01T00:00:00+00:00"
+        assert watermark.load()["last_update"] == "2024-04-01T00:00:00+00:00"
         with pytest.raises(DatasetError, match=r"lack columns \['category'\]"):
             dataset.save(companies.drop(columns="category"))
     finally:
@@ -372,7 +403,7 @@ def test_binary_stage_round_trips_edge_values(warehouse_url):
     })
     hashes = np.array([-(2**63), 2**63 - 1, 0, -1, 42], dtype=np.int64)
     with transaction(warehouse_url) as cursor:
-        ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
+        ensure_payments_tables(cursor, table, f"{table}_log")
         payload = encode_versions(rows, hashes, effective_at=pd.Timestamp("2026-01-01T00:00:00Z").to_pydatetime(),
                                   batch_id="b-ü", run_id=None)
         assert copy_encoded(cursor, table, VERSION_COLUMNS, payload) == 5
@@ -381,7 +412,7 @@ def test_binary_stage_round_trips_edge_values(warehouse_url):
             f'updated_at, row_hash, is_current, start_date, end_date, batch_id, run_id FROM "{table}" ORDER BY payment_id'
         )
         got = cursor.fetchall()
-        for name in (table, f"{table}_wm", f"{table}_log"):
+        for name in (table, f"{table}_log"):
             cursor.execute(f'DROP TABLE "{name}"')
 
     def ts(value):
@@ -450,16 +481,16 @@ def test_existing_warehouse_gets_the_covering_index_and_loses_the_old_one(wareho
 
     table = f"payments_old_{uuid.uuid4().hex[:8]}"
     with transaction(warehouse_url) as cursor:
-        ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
+        ensure_payments_tables(cursor, table, f"{table}_log")
         # The index as warehouses created before the row hash was INCLUDEd have it.
         cursor.execute(f'DROP INDEX "{table}_current_key_hash"')
         cursor.execute(f'CREATE UNIQUE INDEX "{table}_current_key" ON "{table}" (payment_id, company_code) WHERE is_current')
     with transaction(warehouse_url) as cursor:
-        ensure_payments_tables(cursor, table, f"{table}_wm", f"{table}_log")
+        ensure_payments_tables(cursor, table, f"{table}_log")
         cursor.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
                        "WHERE indrelid = %s::regclass", (table,))
         indexes = dict(cursor.fetchall())
-        for name in (table, f"{table}_wm", f"{table}_log"):
+        for name in (table, f"{table}_log"):
             cursor.execute(f'DROP TABLE "{name}"')
     assert sorted(indexes) == [f"{table}_client_current", f"{table}_current_key_hash"]
     assert "INCLUDE (row_hash) WHERE is_current" in indexes[f"{table}_current_key_hash"]
@@ -484,6 +515,7 @@ def test_a_batch_older_than_the_last_merge_is_refused_and_writes_nothing(tables,
     dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
     # run A (process time T2) merges first ...
     dataset.save(_payload(_changed(batch, "A"), "2025-03-10T00:00:00+00:00"))
+    _confirm(tables, warehouse_url)
     before = _table(warehouse_url, tables["table"])
     # ... then run B, which started earlier (T1 < T2), arrives with other values for the same keys
     with pytest.raises(LateBatchError, match=r"2025-03-05T00:00:00\+00:00 is earlier than the last merged batch's "
@@ -492,6 +524,7 @@ def test_a_batch_older_than_the_last_merge_is_refused_and_writes_nothing(tables,
     after = _table(warehouse_url, tables["table"])
     pd.testing.assert_frame_equal(before.sort_values(KEY + ["start_date"]).reset_index(drop=True),
                                   after.sort_values(KEY + ["start_date"]).reset_index(drop=True))
+    _confirm(tables, warehouse_url)
     assert _watermark(warehouse_url, tables) == "2025-03-10T00:00:00+00:00"  # never moved back
     assert scd2_violations(warehouse_url, tables["table"]) == {}
     assert (after.loc[after["is_current"], "status"] == "A").all()
@@ -562,6 +595,7 @@ def test_concurrent_merges_are_serialised_and_keep_every_invariant(tables, wareh
     thread_a.join(30)
     thread_b.join(30)
     assert "A" not in errors
+    _confirm(tables, warehouse_url)  # each run's confirmation, after its merge node
     table = _table(warehouse_url, tables["table"])
     if second_is_later:
         assert "B" not in errors
@@ -581,6 +615,7 @@ def test_mass_invalidation_is_refused_without_the_override(tables, warehouse_url
     dataset = _dataset(tables, warehouse_url)
     batch, _ = deduplicate_payments(random_batch(rng, 100, 100, 0, None))
     dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    _confirm(tables, warehouse_url)
     before = _table(warehouse_url, tables["table"])
     small = batch.iloc[:10]  # an extract that lost 90% of the keys
     with pytest.raises(MassInvalidationError, match=rf"close {len(batch) - 10} of {len(batch)} current rows"):
@@ -588,13 +623,14 @@ def test_mass_invalidation_is_refused_without_the_override(tables, warehouse_url
                               max_invalidated_share=0.05))
     assert len(_table(warehouse_url, tables["table"])) == len(before)
     assert _table(warehouse_url, tables["table"])["is_current"].all()
+    _confirm(tables, warehouse_url)
     assert _watermark(warehouse_url, tables) == "2025-03-01T00:00:00+00:00"
     # within the share, or with the override (max_invalidated_share None), it applies
     dataset.save(_payload(batch.iloc[:-3], "2025-03-03T00:00:00+00:00", missing_keys="invalidate",
                           max_invalidated_share=0.05))
-    assert dataset.load().iloc[-1]["invalidated"] == 3
+    assert _merges(tables, warehouse_url).iloc[-1]["invalidated"] == 3
     dataset.save(_payload(small, "2025-03-04T00:00:00+00:00", missing_keys="invalidate", max_invalidated_share=None))
-    assert dataset.load().iloc[-1]["invalidated"] == len(batch) - 13
+    assert _merges(tables, warehouse_url).iloc[-1]["invalidated"] == len(batch) - 13
 
 
 def test_current_and_history_queries_read_the_table_named_in_identifiers(tables, warehouse_url):
@@ -622,7 +658,7 @@ def test_two_transactions_creating_the_control_tables_at_once_both_succeed(wareh
     """Two Dask workers on a fresh warehouse failed on pg_type_typname_nsp_index creating etl_watermarks."""
     import threading
 
-    from cripto_platform.warehouse.scd2 import ensure_watermark_table
+    from cripto_platform.warehouse.watermarks import ensure_watermark_table
 
     name = f"t_wm_race_{uuid.uuid4().hex[:8]}"
     errors: list[Exception] = []
@@ -643,3 +679,74 @@ def test_two_transactions_creating_the_control_tables_at_once_both_succeed(wareh
     assert errors == []
     with transaction(warehouse_url) as cursor:
         cursor.execute(f'DROP TABLE "{name}"')
+
+
+# ------------------------------------------------------------------ one table, its commit log, its watermark (issue 13)
+
+
+def test_the_scd2_dataset_loads_the_table_it_merges_into(tables, warehouse_url):
+    """payments_l0@scd2 loads what it saves: every version of the SCD2 table (it loaded the merge log before)."""
+    dataset = _dataset(tables, warehouse_url)
+    empty = dataset.load()  # before the first merge: the table, empty, not an error
+    assert empty.empty and {"payment_id", "is_current", "start_date", "end_date"} <= set(empty.columns)
+    rng = np.random.default_rng(21)
+    batch, _ = deduplicate_payments(random_batch(rng, 20, 30, 0, None))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    dataset.save(_payload(_changed(batch, "A"), "2025-03-02T00:00:00+00:00"))
+    loaded = dataset.load()
+    assert len(loaded) == len(_table(warehouse_url, tables["table"])) == 2 * len(batch)
+    assert loaded["is_current"].sum() == len(batch) and (loaded.loc[loaded["is_current"], "status"] == "A").all()
+    assert loaded["amount"].dtype == "float64"  # numeric(14, 2) read back as the batch's floats
+    saved = batch.sort_values(KEY).reset_index(drop=True)
+    first = loaded[~loaded["is_current"]].sort_values(KEY).reset_index(drop=True)
+    pd.testing.assert_frame_equal(_normalise(first.assign(is_current=True, end_date=None)),
+                                  _normalise(saved.assign(is_current=True, start_date="2025-03-01T00:00:00+00:00",
+                                                          end_date=None)), check_dtype=False)
+    assert len(dataset.preview(nrows=5)["data"]) == 5
+    merges = _merges(tables, warehouse_url)  # the same table seen as its commit log
+    assert merges["effective_at"].tolist() == [pd.Timestamp("2025-03-01", tz="UTC"), pd.Timestamp("2025-03-02", tz="UTC")]
+
+
+def test_the_watermark_moves_only_on_confirm_and_never_backwards(tables, warehouse_url):
+    dataset, watermark = _dataset(tables, warehouse_url), _watermark_dataset(tables, warehouse_url)
+    watermark.confirm()  # nothing merged yet: nothing to confirm
+    assert watermark.load()["last_update"] is None
+    rng = np.random.default_rng(22)
+    batch, _ = deduplicate_payments(random_batch(rng, 20, 30, 0, None))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    assert watermark.load()["last_update"] is None  # the merge itself writes no watermark
+    watermark.confirm()
+    assert watermark.load() == {"name": "payments", "table": tables["watermark_table"],
+                                "last_update": "2025-03-01T00:00:00+00:00", "run_id": "run-2025-03-01T00:00:00+00:00"}
+    watermark.save({"last_update": "2025-04-01T00:00:00+00:00", "run_id": "manual"})  # ahead of the merge log
+    dataset.save(_payload(_changed(batch, "A"), "2025-03-05T00:00:00+00:00"))
+    watermark.confirm()
+    assert watermark.load()["last_update"] == "2025-04-01T00:00:00+00:00"  # GREATEST: never backwards
+    watermark.save({"last_update": "2025-01-01T00:00:00+00:00", "run_id": "older"})
+    assert watermark.load()["run_id"] == "manual"  # a save cannot move it back either
+    dataset.save(_payload(_changed(batch, "B"), "2025-04-02T00:00:00+00:00"))
+    watermark.confirm()
+    assert watermark.load()["last_update"] == "2025-04-02T00:00:00+00:00"
+
+
+def test_a_crash_between_the_merge_commit_and_the_confirmation_re_reads_the_window(tables, warehouse_url):
+    """The merge log stays the authority: with the confirmation lost, the watermark lags and the next run's
+    window (from the watermark) re-reads the merged batch, which then changes nothing."""
+    from cripto_platform.pipelines.payments.nodes import compute_payments_window
+    from tests.pipelines.payments.params import payments_params
+
+    dataset, watermark = _dataset(tables, warehouse_url), _watermark_dataset(tables, warehouse_url)
+    rng = np.random.default_rng(23)
+    batch, _ = deduplicate_payments(random_batch(rng, 20, 30, 0, None))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+    watermark.confirm()
+    dataset.save(_payload(_changed(batch, "A"), "2025-03-02T00:00:00+00:00"))  # committed; confirm() never ran
+    window = compute_payments_window(watermark.load(), payments_params().window,
+                                     {"run_id": "next", "started_at": "2025-03-03T00:00:00+00:00"})
+    assert window["since"] == "2025-03-01T00:00:00+00:00"  # the lagging watermark: (03-01, 03-03] read again
+    before = _table(warehouse_url, tables["table"])
+    dataset.save(_payload(_changed(batch, "A"), window["effective_at"]))
+    assert len(_table(warehouse_url, tables["table"])) == len(before)  # idempotent: the re-read changes nothing
+    assert _merges(tables, warehouse_url).iloc[-1]["unchanged"] == len(batch)
+    watermark.confirm()
+    assert watermark.load()["last_update"] == "2025-03-03T00:00:00+00:00"

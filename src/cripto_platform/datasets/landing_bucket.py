@@ -1,4 +1,4 @@
-"""``LandingBucketDataset``: whether the landing bucket (a local folder or an object-store bucket) exists."""
+"""``LandingBucketDataset``: the landing bucket (a local folder or an object-store bucket), made sure of and looked at."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ logger = logging.getLogger(__name__)
 
 
 class LandingBucketDataset(AbstractDataset[dict, dict]):
-    """The landing bucket (a local folder or an ``s3://`` bucket).
+    """The landing bucket (a local folder or an ``s3://`` bucket): save and load mean the same thing.
 
-    ``load`` -> ``{"location", "bucket", "exists"}``; ``save({"create": bool})`` creates it when
-    allowed, and fails naming the bucket when it is still missing.
+    ``save({"create_if_missing": bool})`` makes sure the bucket exists: creates it when missing and
+    allowed, fails naming it otherwise. ``load`` -> ``{"location", "bucket", "exists"}``.
     """
 
     def __init__(
@@ -50,7 +50,7 @@ class LandingBucketDataset(AbstractDataset[dict, dict]):
     def save(self, data: dict) -> None:
         if self._exists():
             return
-        if not data.get("create"):
+        if not data["create_if_missing"]:
             raise DatasetError(
                 f"landing bucket '{self._bucket_uri}' does not exist; create it or set "
                 "payments.landing.create_bucket_if_missing: true"

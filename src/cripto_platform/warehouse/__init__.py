@@ -1,8 +1,8 @@
 """The PostgreSQL warehouse: an embedded server by default, any PostgreSQL by URL.
 
 ``connection`` (URL, embedded pgserver, transactions), ``loading`` (COPY, ``.sql`` files with their
-identifiers), ``binary_copy`` (COPY's binary format), ``scd2`` (the payments SCD2 merge), ``sql/``
-(one statement per step).
+identifiers), ``binary_copy`` (COPY's binary format), ``scd2`` (the payments SCD2 merge and its merge
+log), ``watermarks`` (how far each source is read, advanced only forward), ``sql/`` (one statement per step).
 """
 
 from cripto_platform.warehouse.connection import (

@@ -35,6 +35,16 @@ def load_statement(name: str, **identifiers: str) -> sql.Composed:
     return with_identifiers(load_sql(name), **identifiers)
 
 
+def lock_ddl(cursor, table: str) -> None:
+    """Serialise ``CREATE ... IF NOT EXISTS`` of ``table`` until this transaction ends: two transactions
+    creating the same table at once fail on PostgreSQL's catalog (``pg_type_typname_nsp_index``), as two
+    Dask workers did on a fresh warehouse. Only while the table is missing: an existing table's readers
+    and writers never wait on it."""
+    cursor.execute("SELECT to_regclass(%s) IS NULL", (table,))
+    if cursor.fetchone()[0]:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ddl:{table}",))
+
+
 def _pg_type(dtype) -> str:
     if isinstance(dtype, pd.DatetimeTZDtype):
         return "timestamptz"

@@ -7,7 +7,7 @@ limit) is ``cripto_platform.payments``; the change rule is ``row_hash``, written
 
 0. a transaction-level advisory lock per table serialises merges; under it ``payments_last_merge``
    refuses a batch older than the last merged one (``LateBatchError``: it would close newer
-   versions and move the watermark back);
+   versions);
 1. ``payments_stage_keys``: every batch row's number, key and stored row hash, COPY'd in binary
    format (``warehouse.binary_copy``) into a TEMP table (no WAL, dropped at commit), in chunks: the
    next chunk is hashed (``row_hash``, vectorised) and encoded while the server takes the last one;
@@ -18,12 +18,13 @@ limit) is ``cripto_platform.payments``; the change rule is ``row_hash``, written
    TEMP table, ``payments_closing``; one index probe each), while the client encodes the new versions;
 4. ``payments_invalidate_missing`` (``missing_keys: invalidate`` only): closes keys not in the batch;
 5. the new versions, binary COPY'd straight into the table in its own types (``encode_versions``);
-6. ``payments_advance_watermark`` and ``payments_log_merge``: the watermark and an audit row.
+6. ``payments_log_merge``: the merge log row (counts, the window's end), the table's commit log.
 
 Unchanged rows (usually most of a batch) only ever travel as key + hash.
-A failure at any step rolls all of it back: the table and the watermark stay as they were.
-The DDL helpers (``ensure_payments_tables``, ``ensure_watermark_table``) and ``advance_watermark``
-are shared with the companies and watermark datasets.
+A failure at any step rolls all of it back: the table and its merge log stay as they were.
+The merge log is the authority on what is merged (the late-batch check reads it under the lock); the
+payments watermark is not written here but confirmed from the merge log once the merge has committed
+(``EtlWatermarkDataset.confirm``, ``warehouse.watermarks``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from cripto_platform.warehouse.binary_copy import (
     copy_out_fixed,
     encode_binary,
 )
-from cripto_platform.warehouse.loading import load_sql, load_statement
+from cripto_platform.warehouse.loading import load_sql, load_statement, lock_ddl
 
 logger = logging.getLogger(__name__)
 
@@ -59,39 +60,13 @@ SMALL_BATCH_SHARE = 0.05
 KEY_CHUNK_ROWS = 200_000  # the key stage is encoded and sent in chunks of this many rows
 
 
-def lock_ddl(cursor, table: str) -> None:
-    """Serialise ``CREATE ... IF NOT EXISTS`` of ``table`` until this transaction ends: two transactions
-    creating the same table at once fail on PostgreSQL's catalog (``pg_type_typname_nsp_index``), as two
-    Dask workers did on a fresh warehouse. Only while the table is missing: an existing table's readers
-    and writers never wait on it."""
-    cursor.execute("SELECT to_regclass(%s) IS NULL", (table,))
-    if cursor.fetchone()[0]:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ddl:{table}",))
-
-
-def ensure_payments_tables(cursor, payments: str, watermarks: str, merge_log: str) -> None:
-    """Create the SCD2 table, its partial indexes (current key; client) and the control tables when missing."""
+def ensure_payments_tables(cursor, payments: str, merge_log: str) -> None:
+    """Create the SCD2 table, its partial indexes (current key; client) and its merge log when missing."""
     lock_ddl(cursor, payments)
     cursor.execute(
         load_statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
                    payments_current_key_hash=f"{payments}_current_key_hash",
                    payments_client_current=f"{payments}_client_current", merge_log=merge_log)
-    )
-    ensure_watermark_table(cursor, watermarks)
-
-
-def ensure_watermark_table(cursor, watermarks: str) -> None:
-    """Create the ETL watermark table when missing."""
-    lock_ddl(cursor, watermarks)
-    cursor.execute(load_statement("etl_watermarks_ddl", watermarks=watermarks))
-
-
-
-def advance_watermark(cursor, watermarks: str, name: str, last_update, run_id: str | None) -> None:
-    """Move the ETL watermark ``name`` to ``last_update`` (never backwards: ``payments_advance_watermark``)."""
-    cursor.execute(
-        load_statement("payments_advance_watermark", watermarks=watermarks),
-        {"name": name, "last_update": last_update, "run_id": run_id},
     )
 
 
@@ -256,7 +231,7 @@ def _refuse_late_batch(cursor, table: str, merge_log: str, effective: pd.Timesta
 
     Versions are valid in ``[start_date, end_date)`` and closed at the closing batch's time, so a
     batch at T1 after one at T2 > T1 would close T2's versions at T1 (``end_date < start_date``) and
-    move the watermark back. Nothing is written: the caller's transaction rolls back.
+    make history run backwards. Nothing is written: the caller's transaction rolls back.
     """
     cursor.execute(
         load_statement("payments_last_merge", merge_log=merge_log), {"table_name": table}
@@ -267,7 +242,7 @@ def _refuse_late_batch(cursor, table: str, merge_log: str, effective: pd.Timesta
         raise LateBatchError(
             f"merge into '{table}': this batch's process time {effective.isoformat()} is earlier than the "
             f"last merged batch's {last_effective.isoformat()} (run {last_run}); merging it would close newer "
-            "versions and move the watermark back, so nothing was written. Rerun without "
+            "versions, so nothing was written. Rerun without "
             "payments.window.process_time to read from the watermark, or re-read an older window with "
             "payments.window.since (README: replay a window)"
         )
@@ -325,11 +300,9 @@ def merge_payments_scd2(
     run_id: str | None = None,
     missing_keys: str = "ignore",
     watermark: str | pd.Timestamp | None = None,
-    watermark_name: str = "payments",
     duplicates: int = 0,
     quarantined: int = 0,
     table: str = "payments_l0",
-    watermark_table: str = "etl_watermarks",
     merge_log_table: str = "etl_merge_log",
     max_invalidated_share: float | None = None,
     on_step: Callable[[str], None] | None = None,
@@ -337,8 +310,9 @@ def merge_payments_scd2(
     """SCD2-merge ``rows`` (one row per key) into ``table`` on ``cursor``'s transaction; returns counts.
 
     A batch whose effective time is earlier than the last merged batch's is refused (it would close
-    newer versions and move the watermark back). ``missing_keys="invalidate"`` closing more than
-    ``max_invalidated_share`` of the current rows is refused (None: no limit).
+    newer versions). ``missing_keys="invalidate"`` closing more than ``max_invalidated_share`` of the
+    current rows is refused (None: no limit). ``watermark`` (the batch window's end) is recorded in the
+    merge log row, which the payments watermark is confirmed from after the commit.
     ``on_step(name)`` is called after each step (timings in the debug log; tests inject failures).
     """
     if missing_keys not in MISSING_KEYS:
@@ -360,7 +334,7 @@ def merge_payments_scd2(
     # Serialise merges into this table, DDL included (two first runs would race on CREATE TABLE):
     # a transaction-level advisory lock, released at commit or rollback, so nothing can leak it.
     cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"scd2:{table}",))
-    ensure_payments_tables(cursor, table, watermark_table, merge_log_table)
+    ensure_payments_tables(cursor, table, merge_log_table)
     # Readers are not blocked; other writers are, so the classification stays true until commit.
     cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(table)))
     last_effective = _refuse_late_batch(cursor, table, merge_log_table, effective)
@@ -455,10 +429,8 @@ def merge_payments_scd2(
             "rolled back"
         )
     started = time.perf_counter()
-    if watermark is not None:
-        advance_watermark(cursor, watermark_table, watermark_name, counts["watermark"], run_id)
     cursor.execute(load_statement("payments_log_merge", merge_log=merge_log_table), counts)
-    step("advance_watermark", started)
+    step("log_merge", started)
     logger.debug("merge into %s step timings: %s", table, {k: round(v, 3) for k, v in timings.items()})
     return counts
 

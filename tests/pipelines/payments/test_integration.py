@@ -6,6 +6,7 @@ import boto3
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from kedro.io import DatasetError
 
 from cripto_platform.pipelines.payments.nodes import (
     deduplicate_payments,
@@ -126,10 +127,10 @@ def test_cloud_env_missing_bucket_fails_naming_it_unless_creation_is_allowed(
 ):
     monkeypatch.setenv("CRIPTO_S3_BUCKET", "payments-missing-bucket")
     params = {**SMALL, "payments.window.process_time": T1, "payments.landing.create_bucket_if_missing": False}
-    with pytest.raises(ValueError, match=r"landing bucket 's3://payments-missing-bucket' does not exist"):
-        run_kedro(kedro_project, "payments", params, env="cloud", node_names=["payments.check_landing_bucket"])
+    with pytest.raises(DatasetError, match=r"landing bucket 's3://payments-missing-bucket' does not exist"):
+        run_kedro(kedro_project, "payments", params, env="cloud", node_names=["payments.ensure_landing_bucket"])
     run_kedro(kedro_project, "payments", {**params, "payments.landing.create_bucket_if_missing": True},
-              env="cloud", node_names=["payments.check_landing_bucket"])
+              env="cloud", node_names=["payments.ensure_landing_bucket"])
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     assert "payments-missing-bucket" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
 

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from kedro.io import DatasetError
 from pydantic import ValidationError
 
 from cripto_platform.datasets import LandingBucketDataset
@@ -56,14 +57,17 @@ def test_future_watermark_is_an_error_naming_it():
 
 
 def test_landing_bucket_is_created_only_when_allowed(tmp_path):
+    """payments_landing_bucket: saving the node's request makes sure the bucket exists; loading says whether it does."""
     missing = LandingBucketDataset(path=str(tmp_path / "bucket"))
-    status = missing.load()
-    assert status["exists"] is False
-    with pytest.raises(ValueError, match=rf"landing bucket '{tmp_path / 'bucket'}' does not exist .*create_bucket_if_missing"):
-        nodes.check_landing_bucket(status, payments_params(**{"landing.create_bucket_if_missing": False}).landing)
-    request = nodes.check_landing_bucket(status, payments_params(**{"landing.create_bucket_if_missing": True}).landing)
-    missing.save(request)
+    assert missing.load()["exists"] is False
+    refused = nodes.ensure_landing_bucket(payments_params(**{"landing.create_bucket_if_missing": False}).landing)
+    assert refused == {"create_if_missing": False}
+    with pytest.raises(DatasetError, match=rf"landing bucket '{tmp_path / 'bucket'}' does not exist.*create_bucket_if_missing"):
+        missing.save(refused)
+    assert not (tmp_path / "bucket").exists()
+    missing.save(nodes.ensure_landing_bucket(payments_params(**{"landing.create_bucket_if_missing": True}).landing))
     assert (tmp_path / "bucket").is_dir() and missing.load()["exists"] is True
+    missing.save(refused)  # an existing bucket satisfies any request
 
 
 def test_validation_quarantines_with_reasons_and_keeps_good_rows():

@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 COUNTS = ("inserted_new", "inserted_changed", "closed_changed", "unchanged", "invalidated", "duplicates", "quarantined")
 
 
-def merge_counts_chart(merge_log: pd.DataFrame) -> go.Figure:
-    """What each SCD2 merge of payments_l0 did, one group of bars per run (from the merge log)."""
-    log = merge_log.sort_values("merged_at")
+def chart_payments_merges(merges: pd.DataFrame) -> go.Figure:
+    """What each SCD2 merge of payments_l0 did, one group of bars per run (from its merge log)."""
+    log = merges.sort_values("merged_at")
     runs = [f"{str(run)[:8]} {pd.Timestamp(at):%Y-%m-%d %H:%M}" for run, at in zip(log["run_id"], log["merged_at"],
                                                                                    strict=True)]
     figure = go.Figure()

@@ -38,18 +38,9 @@ INDEX_COLUMNS = list(PAYMENT_COLUMNS)
 # ------------------------------------------------------------------ bucket
 
 
-def check_landing_bucket(status: dict[str, Any], params: LandingParams) -> dict[str, Any]:
-    """The landing bucket's creation request: fails naming it when missing and creation is not allowed."""
-    if status["exists"]:
-        logger.info("landing bucket '%s' exists", status["bucket"])
-        return {"create": False, **status}
-    if not params.create_bucket_if_missing:
-        raise ValueError(
-            f"landing bucket '{status['bucket']}' does not exist and "
-            "payments.landing.create_bucket_if_missing is false; create the bucket or allow it"
-        )
-    logger.info("landing bucket '%s' is missing; it will be created", status["bucket"])
-    return {"create": True, **status}
+def ensure_landing_bucket(params: LandingParams) -> dict[str, bool]:
+    """What saving ``payments_landing_bucket`` makes sure of: the bucket exists, created only when allowed."""
+    return {"create_if_missing": params.create_bucket_if_missing}
 
 
 # ------------------------------------------------------------------ sources
@@ -376,7 +367,7 @@ def build_payments_merge(
     quarantine: pd.DataFrame,
     duplicates: int,
 ) -> dict[str, Any]:
-    """The merge request saved to ``payments_l0@scd2``: rows, effective time, new watermark, counts.
+    """The merge request saved to ``payments_l0@scd2``: rows, effective time, the window's end, counts.
 
     ``missing_keys: invalidate`` closes every current key absent from the batch, which is only true
     of a full extract: an incremental batch asking for it is refused.
@@ -401,11 +392,11 @@ def build_payments_merge(
     }
 
 
-def report_payments_merge(merge_log: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
+def report_payments_merge(merges: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
     """This run's merge counts (inserted, closed, unchanged, duplicates, quarantined) from the merge log."""
-    mine = merge_log[merge_log["run_id"] == run_metadata["run_id"]]
+    mine = merges[merges["run_id"] == run_metadata["run_id"]]
     if mine.empty:
-        raise ValueError(f"dataset 'payments_l0@scd2': no merge logged for run_id {run_metadata['run_id']}")
+        raise ValueError(f"dataset 'payments_l0@merges': no merge logged for run_id {run_metadata['run_id']}")
     report = mine.tail(1).reset_index(drop=True)
     return report.assign(run_started_at=run_metadata["started_at"])
 

@@ -1,4 +1,8 @@
-"""Payments pipeline: bucket → companies → watermark window → batch → landing → SCD2 merge → index."""
+"""Payments pipeline: bucket → companies → watermark window → batch → landing → SCD2 merge → index.
+
+The companies upsert and the SCD2 merge confirm their watermarks (``confirms``): Kedro calls the watermark
+dataset's ``confirm()`` once the node's outputs are saved, i.e. after the warehouse commit.
+"""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -9,10 +13,10 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=nodes.check_landing_bucket,
-                inputs=["payments_landing_status", "params:payments.landing"],
+                func=nodes.ensure_landing_bucket,
+                inputs="params:payments.landing",
                 outputs="payments_landing_bucket",
-                name="check_landing_bucket",
+                name="ensure_landing_bucket",
             ),
             Node(
                 func=nodes.fetch_companies,
@@ -25,6 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs="companies_raw",
                 outputs="companies_l0",
                 name="prepare_companies",
+                confirms="companies_watermark",
             ),
             Node(
                 func=nodes.compute_payments_window,
@@ -54,7 +59,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=nodes.stamp_payments_quarantine,
                 inputs=["payments_quarantine_rows", "run_metadata"],
                 outputs="payments_quarantine",
-                name="quarantine_payments",
+                name="stamp_payments_quarantine",
             ),
             Node(
                 func=nodes.deduplicate_payments,
@@ -74,10 +79,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="payments_l0@scd2",
                 name="build_payments_merge",
+                confirms="payments_watermark",
             ),
             Node(
                 func=nodes.report_payments_merge,
-                inputs=["payments_l0@scd2", "run_metadata"],
+                inputs=["payments_l0@merges", "run_metadata"],
                 outputs="payments_merge_report",
                 name="report_payments_merge",
             ),
@@ -100,8 +106,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="mark_payments_landing_merged",
             ),
             Node(
-                func=charts.merge_counts_chart,
-                inputs="payments_l0@scd2",
+                func=charts.chart_payments_merges,
+                inputs="payments_l0@merges",
                 outputs="payments_merge_chart",
                 name="chart_payments_merges",
             ),

@@ -1,5 +1,6 @@
--- Payments as an SCD type 2 table (dbt snapshot "check" strategy) and its merge log (the watermark
--- table is etl_watermarks_ddl.sql). Identifiers in braces are filled in by the caller (psycopg2.sql).
+-- Payments as an SCD type 2 table (dbt snapshot "check" strategy) and its merge log, written in each
+-- merge's transaction (the watermark table is etl_watermarks_ddl.sql, confirmed from the merge log after
+-- the merge). Identifiers in braces are filled in by the caller (psycopg2.sql).
 CREATE TABLE IF NOT EXISTS {payments} (
     payment_id          bigint      NOT NULL,
     company_code        text        NOT NULL,
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS {merge_log} (
     batch_id          text        NOT NULL,
     run_id            text,
     effective_at      timestamptz NOT NULL,
-    watermark         timestamptz,
+    watermark         timestamptz,           -- the batch window's end: the payments watermark is confirmed to it
     missing_keys      text        NOT NULL,
     staged            bigint      NOT NULL,
     inserted_new      bigint      NOT NULL,

@@ -1,6 +1,7 @@
 -- Settings for the whole merge transaction (SET LOCAL: they end at its commit or rollback).
--- Durability of this commit may lag a crash by < 1s; the watermark is in the same commit, so a
--- lost commit is simply re-read on the next run. Atomicity and consistency are unaffected.
+-- Durability of this commit may lag a crash by < 1s. The watermark is confirmed afterwards in a
+-- synchronous commit, whose WAL flush includes this one: a lost merge also loses its confirmation, and
+-- the next run re-reads that window. Atomicity and consistency are unaffected.
 SET LOCAL synchronous_commit = off;
 -- Sorts and hashes of a 1M-row batch in memory.
 SET LOCAL work_mem = '256MB';

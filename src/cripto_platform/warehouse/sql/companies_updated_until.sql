@@ -1,0 +1,3 @@
+-- How far companies are read: the newest update in the committed dimension (no run recorded).
+SELECT max(updated_at), NULL::text
+FROM {companies};
