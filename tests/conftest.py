@@ -97,8 +97,8 @@ def s3_endpoint():
 
 
 @pytest.fixture
-def s3_bucket(s3_endpoint, monkeypatch, request):
-    """A fresh, empty bucket on the local endpoint, exported as CRIPTO_S3_BUCKET."""
+def s3_bucket(s3_endpoint, request):
+    """A fresh, empty bucket on the local endpoint (a project copy's cloud env points at it with ``use_bucket``)."""
     import re
 
     import boto3
@@ -106,5 +106,9 @@ def s3_bucket(s3_endpoint, monkeypatch, request):
     name = re.sub(r"[^a-z0-9-]", "-", f"test-{request.node.name.lower()}")[:63].strip("-")
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     client.create_bucket(Bucket=name)
-    monkeypatch.setenv("CRIPTO_S3_BUCKET", name)
     return name
+
+
+def use_bucket(project_path, bucket: str) -> None:
+    """Point the project copy's ``cloud`` environment at ``bucket``, as a deployment edits its globals.yml."""
+    (project_path / "conf" / "cloud" / "globals.yml").write_text(f"lake_root: s3://{bucket}\n")

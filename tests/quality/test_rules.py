@@ -11,7 +11,6 @@ import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, DatasetError
 from kedro.validation.exceptions import DataValidationError
-from omegaconf.resolvers import oc
 
 from cripto_platform.quality import (
     RULED_DATASETS,
@@ -54,8 +53,7 @@ def by_rule(results: list[dict]) -> dict[str, dict]:
 
 
 def loader(env: str = "base") -> OmegaConfigLoader:
-    return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env,
-                             custom_resolvers={"oc.env": oc.env})
+    return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)
 
 
 def catalog_config(env: str = "base") -> dict:

@@ -21,6 +21,7 @@ from cripto_platform.datasets import AnnoyIndexDataset, CompaniesDimensionDatase
 from cripto_platform.recommender import build_company_index
 from cripto_platform.serving import create_app
 from cripto_platform.warehouse import transaction
+from tests.conftest import use_bucket
 
 pytestmark = pytest.mark.integration
 
@@ -329,6 +330,7 @@ def test_a_failed_build_is_500_and_the_previous_index_stays(project):
 
 
 def test_the_cloud_environment_serves_the_index_from_s3(project, s3_bucket):
+    use_bucket(project, s3_bucket)
     index = build_company_index(VECTORS, list(COMPANIES["company_code"]), POPULARITY, n_trees=10, search_k=-1, seed=3)
     AnnoyIndexDataset(filepath=f"s3://{s3_bucket}/06_models/company_index", version=Version(None, V1)).save(index)
     with serving(create_app(project, env="cloud")) as url:

@@ -13,7 +13,7 @@ from cripto_platform.pipelines.payments.nodes import (
     fetch_payments_batch,
     validate_payments_batch,
 )
-from tests.conftest import run_kedro
+from tests.conftest import run_kedro, use_bucket
 from tests.pipelines.payments.params import sample_dict, sample_params, source_params
 
 pytestmark = pytest.mark.integration
@@ -111,6 +111,7 @@ def test_two_runs_grow_history_only_by_changes_and_advance_the_watermark(kedro_p
 
 
 def test_cloud_env_lands_parquet_in_the_s3_bucket(kedro_project, clean_payments_tables, s3_bucket, s3_endpoint):
+    use_bucket(kedro_project, s3_bucket)
     run_kedro(kedro_project, "payments", {**SMALL, "payments.window.process_time": T1}, env="cloud")
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
@@ -123,9 +124,9 @@ def test_cloud_env_lands_parquet_in_the_s3_bucket(kedro_project, clean_payments_
 
 
 def test_cloud_env_missing_bucket_fails_naming_it_unless_creation_is_allowed(
-    kedro_project, clean_payments_tables, s3_endpoint, monkeypatch
+    kedro_project, clean_payments_tables, s3_endpoint
 ):
-    monkeypatch.setenv("CRIPTO_S3_BUCKET", "payments-missing-bucket")
+    use_bucket(kedro_project, "payments-missing-bucket")
     params = {**SMALL, "payments.window.process_time": T1, "payments.landing.create_bucket_if_missing": False}
     with pytest.raises(DatasetError, match=r"landing bucket 's3://payments-missing-bucket' does not exist"):
         run_kedro(kedro_project, "payments", params, env="cloud", node_names=["payments.ensure_landing_bucket"])

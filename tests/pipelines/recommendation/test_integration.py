@@ -12,7 +12,7 @@ from kedro.io.core import Version
 from kedro.validation.exceptions import ParameterValidationError
 
 from cripto_platform.datasets import AnnoyIndexDataset
-from tests.conftest import run_kedro
+from tests.conftest import run_kedro, use_bucket
 from tests.pipelines.recommendation.conftest import SHIPPED
 
 pytestmark = pytest.mark.integration
@@ -94,6 +94,7 @@ def test_payments_then_recommendation_publish_index_report_chart_parquet_and_tab
 
 def test_cloud_env_writes_the_index_and_reports_to_the_s3_bucket(kedro_project, clean_tables, s3_bucket,
                                                                  s3_endpoint):
+    use_bucket(kedro_project, s3_bucket)
     run_kedro(kedro_project, "payments", SMALL, env="cloud")
     run_kedro(kedro_project, "recommendation", env="cloud")
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
