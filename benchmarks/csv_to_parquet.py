@@ -189,7 +189,8 @@ def summarise(dst: str) -> dict:
     return {
         "schema": str(schema),
         "rows": table.num_rows,
-        "price_sum": round(pc.sum(table["price"]).as_py(), 3),
+        # in integer milli-units: a float sum depends on the order the files are read in
+        "price_milli_sum": pc.sum(pc.cast(pc.round(pc.multiply(table["price"], 1000)), pa.int64())).as_py(),
         "trade_id_sum": pc.sum(table["trade_id"]).as_py(),
         "dates": [str(pc.min(table["trade_date"])), str(pc.max(table["trade_date"]))],
         "last_ts": str(pc.max(table["traded_at"])),

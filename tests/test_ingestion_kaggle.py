@@ -47,7 +47,7 @@ class FakeKaggleApi:
 def test_connector_downloads_the_configured_version():
     api = FakeKaggleApi({"credit_risk_dataset.csv": b"a,b\n1,2\n", "extra.txt": b"x"})
     files = KaggleConnector(api).download("laotse/credit-risk-dataset", 1, ["credit_risk_dataset.csv"])
-    assert files == {"credit_risk_dataset.csv": b"a,b\n1,2\n"}
+    assert {name: file() for name, file in files.items()} == {"credit_risk_dataset.csv": b"a,b\n1,2\n"}
     assert api.calls == [{"dataset": "laotse/credit-risk-dataset/1", "unzip": True, "force": True}]
     KaggleConnector(api).download("laotse/credit-risk-dataset", None, ["credit_risk_dataset.csv"])
     assert api.calls[-1]["dataset"] == "laotse/credit-risk-dataset"  # latest version

@@ -11,12 +11,13 @@ files with the real datasets' names, columns and formats:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -52,8 +53,56 @@ def kaggle_credentials_configured(environ: dict[str, str] | None = None) -> bool
     return (config_dir / "kaggle.json").is_file()
 
 
+class DownloadedFile:
+    """One downloaded file, left on disk: ``open()`` streams it, ``size()`` and ``sha256()`` read it in
+    pieces, and calling it returns its bytes (what a raw-zone loader returns).
+
+    It keeps the download's temporary folder alive: the folder is removed once the last file of the
+    download is dropped (after the raw zone has copied them), so a file larger than memory goes from
+    Kaggle to the lake without being read whole.
+    """
+
+    CHUNK_BYTES = 8 * 1024 * 1024
+
+    def __init__(self, path: Path, folder: tempfile.TemporaryDirectory) -> None:
+        self.path, self._folder = Path(path), folder
+
+    def open(self) -> IO[bytes]:
+        return open(self.path, "rb")
+
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with self.open() as handle:
+            for chunk in iter(lambda: handle.read(self.CHUNK_BYTES), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def is_blank(self) -> bool:
+        """Empty or only whitespace (a file over 1 MiB is never taken for blank)."""
+        with self.open() as handle:
+            head = handle.read(1024 * 1024 + 1)
+        return len(head) <= 1024 * 1024 and not head.strip()
+
+    def __call__(self) -> bytes:
+        return self.path.read_bytes()
+
+    def __repr__(self) -> str:
+        return f"DownloadedFile({str(self.path)!r})"
+
+
+def file_size(data: bytes | DownloadedFile) -> int:
+    return data.size() if isinstance(data, DownloadedFile) else len(data)
+
+
+def file_sha256(data: bytes | DownloadedFile) -> str:
+    return data.sha256() if isinstance(data, DownloadedFile) else hashlib.sha256(data).hexdigest()
+
+
 class KaggleConnector:
-    """Downloads one version of a Kaggle dataset and returns its files' bytes, validated.
+    """Downloads one version of a Kaggle dataset and returns its files, validated and left on disk.
 
     ``api`` is anything with ``dataset_download_files(dataset, path=, unzip=, quiet=, force=)``;
     by default ``kaggle.api.kaggle_api_extended.KaggleApi``, authenticated on first use.
@@ -72,27 +121,39 @@ class KaggleConnector:
             self._api = api
         return self._api
 
-    def download(self, ref: str, version: int | None, expected_files: list[str]) -> dict[str, bytes]:
-        """``{file name: bytes}`` of ``ref`` at ``version`` (latest when None), all expected files present."""
+    def download(self, ref: str, version: int | None, expected_files: list[str]) -> dict[str, DownloadedFile]:
+        """``{file name: DownloadedFile}`` of ``ref`` at ``version`` (latest when None), all expected files
+        present. The files stay in a temporary folder (under ``$TMPDIR``) until the last one is dropped."""
         handle = f"{ref}/{int(version)}" if version else ref
-        with tempfile.TemporaryDirectory(prefix="kaggle-") as tmp:
-            try:
-                self.api.dataset_download_files(handle, path=tmp, unzip=True, quiet=True, force=True)
-            except (Exception, SystemExit) as error:
-                raise KaggleDownloadError(f"Kaggle download of '{handle}' failed: {error}") from error
-            root = Path(tmp)
-            files = {
-                path.relative_to(root).as_posix(): path.read_bytes()
-                for path in sorted(root.rglob("*"))
-                if path.is_file() and not path.name.endswith(".zip")
-            }
-        return validate_download(handle, files, expected_files)
+        folder = tempfile.TemporaryDirectory(prefix="kaggle-")
+        try:
+            self.api.dataset_download_files(handle, path=folder.name, unzip=True, quiet=True, force=True)
+        except (Exception, SystemExit) as error:
+            folder.cleanup()
+            raise KaggleDownloadError(f"Kaggle download of '{handle}' failed: {error}") from error
+        root = Path(folder.name)
+        files = {
+            path.relative_to(root).as_posix(): DownloadedFile(path, folder)
+            for path in sorted(root.rglob("*"))
+            if path.is_file() and not path.name.endswith(".zip")
+        }
+        try:
+            return validate_download(handle, files, expected_files)
+        except KaggleDownloadError:
+            folder.cleanup()
+            raise
 
 
-def validate_download(handle: str, files: dict[str, bytes], expected_files: list[str]) -> dict[str, bytes]:
+def _is_blank(data: bytes | DownloadedFile) -> bool:
+    return data.is_blank() if isinstance(data, DownloadedFile) else not data.strip()
+
+
+def validate_download(
+    handle: str, files: dict[str, bytes | DownloadedFile], expected_files: list[str]
+) -> dict[str, bytes | DownloadedFile]:
     """Raise ``KaggleDownloadError`` when an expected file is missing or empty; return the expected files."""
     missing = [name for name in expected_files if name not in files]
-    empty = [name for name in expected_files if name in files and not files[name].strip()]
+    empty = [name for name in expected_files if name in files and _is_blank(files[name])]
     if missing or empty:
         raise KaggleDownloadError(
             f"Kaggle download of '{handle}' is incomplete: missing {missing or 'none'}, empty {empty or 'none'} "

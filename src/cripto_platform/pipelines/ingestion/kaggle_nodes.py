@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -21,7 +20,14 @@ from cripto_platform.pipelines.ingestion.csv_quarantine import (
     empty_quarantine,
     typed_csv_stream,
 )
-from cripto_platform.sources.kaggle import KaggleConnector, generate_kaggle_files, kaggle_credentials_configured
+from cripto_platform.sources.kaggle import (
+    DownloadedFile,
+    KaggleConnector,
+    file_sha256,
+    file_size,
+    generate_kaggle_files,
+    kaggle_credentials_configured,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +43,16 @@ def _use_kaggle(source: str) -> bool:
     return source == "kaggle" or (source == "auto" and kaggle_credentials_configured())
 
 
-def download_kaggle_datasets(params: dict[str, Any], version: str) -> dict[str, bytes]:
+def download_kaggle_datasets(params: dict[str, Any], version: str) -> dict[str, bytes | DownloadedFile]:
     """Raw files of every enabled dataset as ``{dataset}/{version}/{file}``, plus a ``_manifest.json`` each.
 
     Every download is validated before anything is returned, so a failed or partial download
-    writes nothing and every earlier version stays as it was.
+    writes nothing and every earlier version stays as it was. Downloaded files are returned on disk
+    (``DownloadedFile``), which the raw zone copies in pieces: memory does not grow with the file.
     """
     use_kaggle = _use_kaggle(params["source"])
     connector = make_connector() if use_kaggle else None
-    raw: dict[str, bytes] = {}
+    raw: dict[str, bytes | DownloadedFile] = {}
     for name, spec in params["datasets"].items():
         if not spec["enabled"]:
             continue
@@ -58,14 +65,14 @@ def download_kaggle_datasets(params: dict[str, Any], version: str) -> dict[str, 
             "ref": spec["ref"],
             "kaggle_version": spec["version"],
             "origin": "kaggle" if use_kaggle else "generator",
-            "files": {file: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for file, data in files.items()},
+            "files": {file: {"bytes": file_size(data), "sha256": file_sha256(data)} for file, data in files.items()},
         }
         raw.update({f"{name}/{version}/{file}": data for file, data in files.items()})
         raw[f"{name}/{version}/_manifest.json"] = json.dumps(manifest, indent=1).encode()
         logger.info(
             "kaggle %s (%s, version %s) from %s: %s",
             name, spec["ref"], spec["version"] or "latest", manifest["origin"],
-            ", ".join(f"{file} {len(data):,} B" for file, data in files.items()),
+            ", ".join(f"{file} {file_size(data):,} B" for file, data in files.items()),
         )
     return raw
 
