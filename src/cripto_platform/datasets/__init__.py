@@ -13,6 +13,7 @@ from cripto_platform.datasets.lake import BytesDataset, LakeRootDataset, LakeTab
 from cripto_platform.datasets.landing_bucket import LandingBucketDataset
 from cripto_platform.datasets.payments_api import PaymentsApiDataset
 from cripto_platform.datasets.payments_scd2 import PaymentsSCD2Dataset
+from cripto_platform.datasets.source_folder import SourceFolderDataset
 from cripto_platform.datasets.warehouse import WarehouseQueryDataset, WarehouseTableDataset
 from cripto_platform.datasets.warehouse_schema import WarehouseSchemaDataset
 from cripto_platform.datasets.watermark import EtlWatermarkDataset
@@ -30,6 +31,7 @@ __all__ = [
     "LandingBucketDataset",
     "PaymentsApiDataset",
     "PaymentsSCD2Dataset",
+    "SourceFolderDataset",
     "WarehouseQueryDataset",
     "WarehouseTableDataset",
 ]

@@ -25,6 +25,7 @@ def _lake_catalog(root: Path, version: str, params: dict) -> DataCatalog:
         for name, (table, cols) in SALES_TABLES.items()
     }
     datasets.update(
+        sales_source=MemoryDataset({}),  # no source folder: the generator writes the files
         sales_raw=RawVersionsDataset(path=str(root / "01_raw/sales"), dataset="cripto_platform.datasets.BytesDataset"),
         sales_monthly_features=LakeTableDataset(path=str(root / "04_feature/sales"), table="monthly_features", partition_cols=["anio"]),
         crypto_klines_bronze=MemoryDataset(),
@@ -88,3 +89,18 @@ def test_an_explicit_older_crypto_version_builds_silver_and_gold_from_itself(tmp
     gold = LakeTableDataset(path=str(tmp_path / "04_feature/crypto"), table="daily_features", load_version="20240301").load()
     assert len(gold) == len(silver) == 3 * 60
     assert pd.to_datetime(gold["date"]).max() == pd.Timestamp("2024-02-29")
+
+
+def test_silver_previous_is_silver_s_own_entry_read_only():
+    """crypto_candles_silver_previous repeats nothing of silver's entry (a YAML anchor) and no node saves it."""
+    from kedro.config import OmegaConfigLoader
+
+    catalog = OmegaConfigLoader(str(Path(__file__).resolve().parents[3] / "conf"), base_env="base",
+                                default_run_env="base")["catalog"]
+    silver, previous = catalog["crypto_candles_silver"], catalog["crypto_candles_silver_previous"]
+    assert {k: v for k, v in previous.items() if k not in ("all_versions", "metadata")} == \
+        {k: v for k, v in silver.items() if k != "metadata"}
+    assert previous["all_versions"] is True
+    pipeline = create_pipeline()
+    assert "crypto_candles_silver_previous" in pipeline.inputs()
+    assert "crypto_candles_silver_previous" not in pipeline.all_outputs()

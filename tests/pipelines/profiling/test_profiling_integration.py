@@ -10,7 +10,7 @@ import pytest
 from cripto_platform.pipelines.profiling.tables import CANDIDATES
 from tests.conftest import run_kedro
 from tests.pipelines.profiling.conftest import validate
-from tests.test_ingestion_integration import SMALL
+from tests.pipelines.ingestion.test_integration import SMALL
 
 pytestmark = pytest.mark.integration
 

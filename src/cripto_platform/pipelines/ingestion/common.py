@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -18,7 +17,7 @@ class LakeRootMissingError(RuntimeError):
     """The configured lake root (an S3 bucket) does not exist or cannot be reached."""
 
 
-def resolve_version(version: Any, run_metadata: dict[str, str]) -> str:
+def resolve_ingestion_version(version: Any, run_metadata: dict[str, str]) -> str:
     """The ``yyyymmdd`` version folder written by this run: the parameter, else the run's UTC date."""
     if version not in (None, ""):
         text = str(version)
@@ -53,16 +52,6 @@ def with_markers(names: tuple[str, ...], *tables: Any) -> tuple[Any, ...]:
     return (*tables, *(written_marker(name, table) for name, table in zip(names, tables, strict=True)))
 
 
-def newest_up_to(versions: dict[str, Callable[[], pd.DataFrame]], version: str) -> pd.DataFrame:
-    """The newest stored version not after ``version`` (empty when there is none): what a run of ``version`` builds on."""
-    earlier = sorted(v for v in versions if v <= str(version))
-    if not earlier:
-        logger.info("no stored version up to %s (have %s)", version, sorted(versions) or "none")
-        return pd.DataFrame()
-    logger.info("building on stored version %s (run version %s)", earlier[-1], version)
-    return versions[earlier[-1]]()
-
-
 def check_lake_root(lake: dict[str, Any]) -> dict[str, Any]:
     """Fail naming the bucket when the object-store lake root is missing; local folders are created on write."""
     if lake["protocol"] in ("file", "local"):
@@ -72,7 +61,8 @@ def check_lake_root(lake: dict[str, Any]) -> dict[str, Any]:
         reason = f": {lake['error']}" if lake.get("error") else ""
         raise LakeRootMissingError(
             f"lake root '{lake['root']}' does not exist or cannot be reached{reason}. Create the bucket "
-            "(e.g. `aws s3 mb`) or set CRIPTO_S3_BUCKET / AWS_ENDPOINT_URL to an existing one"
+            "(e.g. `aws s3 mb`), or name an existing one in the environment's globals.yml (lake_root) and check "
+            "AWS_ENDPOINT_URL"
         )
     logger.info("lake root '%s' exists", lake["root"])
     return lake

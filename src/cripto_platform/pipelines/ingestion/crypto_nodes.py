@@ -30,7 +30,18 @@ FLOAT_FIELDS = ["open", "high", "low", "close", "volume", "quote_volume", "taker
 SILVER_COLUMNS = ["symbol", "date", "open_time", "close_time", *FLOAT_FIELDS, "trades", "month", "ingested_version"]
 
 
-def plan_fetch(silver: pd.DataFrame, params: dict[str, Any], version: str) -> pd.DataFrame:
+def select_previous_crypto_silver(versions: dict[str, Callable[[], pd.DataFrame]], version: str) -> pd.DataFrame:
+    """Silver's newest stored version not after ``version`` (empty when there is none): what a run of ``version``
+    builds on (``crypto_candles_silver_previous`` loads every stored version lazily)."""
+    earlier = sorted(v for v in versions if v <= str(version))
+    if not earlier:
+        logger.info("no stored version up to %s (have %s)", version, sorted(versions) or "none")
+        return pd.DataFrame()
+    logger.info("building on stored version %s (run version %s)", earlier[-1], version)
+    return versions[earlier[-1]]()
+
+
+def plan_crypto_fetch(silver: pd.DataFrame, params: dict[str, Any], version: str) -> pd.DataFrame:
     """Per symbol, the first and last candle day to fetch.
 
     ``batch``: from the day after the newest candle silver holds for that symbol (or
@@ -86,7 +97,7 @@ def make_client(exchange: dict[str, Any], symbols: list[str]) -> KlinesClient:
     )
 
 
-def fetch_candles(plan: pd.DataFrame, params: dict[str, Any], version: str) -> tuple[dict[str, str], list[str]]:
+def fetch_crypto_candles(plan: pd.DataFrame, params: dict[str, Any], version: str) -> tuple[dict[str, str], list[str]]:
     """Bronze: every klines response as received, keyed ``{version}/klines/{symbol}/...``, and this run's keys."""
     client = make_client(params["exchange"], params["symbols"])
     bronze: dict[str, str] = {}
@@ -124,7 +135,7 @@ def parse_klines(bodies: dict[str, str]) -> pd.DataFrame:
     return candles[SILVER_COLUMNS[:-1]]
 
 
-def build_silver(
+def build_crypto_silver(
     bronze: dict[str, Callable[[], str]], fetched_keys: list[str], previous: pd.DataFrame, version: str
 ) -> dict[str, pd.DataFrame]:
     """Silver: previous candles plus this run's responses, typed, deduplicated on (symbol, open_time)."""
@@ -152,7 +163,7 @@ def build_silver(
     return {version: silver[SILVER_COLUMNS]}
 
 
-def detect_gaps(silver: pd.DataFrame | dict[str, pd.DataFrame], version: str | None = None) -> pd.DataFrame:
+def detect_crypto_gaps(silver: pd.DataFrame | dict[str, pd.DataFrame], version: str | None = None) -> pd.DataFrame:
     """One row per run of missing daily candles between two present ones, per symbol (silver of ``version``)."""
     silver = of_version(silver, version)
     candles = silver[["symbol", "date"]].assign(symbol=silver["symbol"].astype(str), date=pd.to_datetime(silver["date"]))
@@ -187,7 +198,7 @@ def _rolling(frame: pd.DataFrame, column: str, window: int, min_periods: int, ho
     return value.to_numpy(), count.to_numpy().astype("int64")
 
 
-def build_daily_features(
+def daily_features(
     silver: pd.DataFrame | dict[str, pd.DataFrame], params: dict[str, Any], version: str
 ) -> dict[str, pd.DataFrame]:
     """Gold: per symbol and observed day, returns, rolling volatility, moving averages, volume z-score, target.
@@ -234,13 +245,13 @@ def build_daily_features(
     return {version: gold}
 
 
-def store_silver(silver: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+def store_crypto_silver(silver: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """This run's silver ``{version: frame}`` unchanged for the lake, and its "written" marker."""
     return with_markers(("crypto_candles_silver",), silver)
 
 
-def build_daily_features_marked(
+def build_crypto_daily_features(
     silver: pd.DataFrame | dict[str, pd.DataFrame], params: dict[str, Any], version: str
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """``build_daily_features``, then the "written" marker of ``crypto_daily_features``, saved with it."""
-    return with_markers(("crypto_daily_features",), build_daily_features(silver, params, version))
+    """``daily_features``, then the "written" marker of ``crypto_daily_features``, saved with it."""
+    return with_markers(("crypto_daily_features",), daily_features(silver, params, version))

@@ -70,43 +70,43 @@ def _crypto() -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=common.newest_up_to,
+                func=crypto_nodes.select_previous_crypto_silver,
                 inputs=["crypto_candles_silver_previous", "ingestion_version"],
                 outputs="crypto_candles_silver_before",
                 name="select_previous_crypto_silver",
             ),
             Node(
-                func=crypto_nodes.plan_fetch,
+                func=crypto_nodes.plan_crypto_fetch,
                 inputs=["crypto_candles_silver_before", "params:ingestion.crypto", "ingestion_version"],
                 outputs="crypto_fetch_plan",
                 name="plan_crypto_fetch",
             ),
             Node(
-                func=crypto_nodes.fetch_candles,
+                func=crypto_nodes.fetch_crypto_candles,
                 inputs=["crypto_fetch_plan", "params:ingestion.crypto", "ingestion_version"],
                 outputs=["crypto_klines_bronze", "crypto_fetched_keys"],
                 name="fetch_crypto_candles",
             ),
             Node(
-                func=crypto_nodes.build_silver,
+                func=crypto_nodes.build_crypto_silver,
                 inputs=["crypto_klines_bronze", "crypto_fetched_keys", "crypto_candles_silver_before", "ingestion_version"],
                 outputs="crypto_candles_silver_run",
                 name="build_crypto_silver",
             ),
             Node(
-                func=crypto_nodes.store_silver,
+                func=crypto_nodes.store_crypto_silver,
                 inputs=["crypto_candles_silver_run"],
                 outputs=["crypto_candles_silver", "crypto_candles_silver_written"],
                 name="store_crypto_silver",
             ),
             Node(
-                func=crypto_nodes.detect_gaps,
+                func=crypto_nodes.detect_crypto_gaps,
                 inputs=["crypto_candles_silver_run", "ingestion_version"],
                 outputs="crypto_gaps_report",
                 name="detect_crypto_gaps",
             ),
             Node(
-                func=crypto_nodes.build_daily_features_marked,
+                func=crypto_nodes.build_crypto_daily_features,
                 inputs=["crypto_candles_silver_run", "params:ingestion.crypto.features", "ingestion_version"],
                 outputs=["crypto_daily_features", "crypto_daily_features_written"],
                 name="build_crypto_daily_features",
@@ -123,7 +123,7 @@ def _sales() -> Pipeline:
         [
             Node(
                 func=sales_nodes.collect_sales_files,
-                inputs=["params:ingestion.sales", "ingestion_version"],
+                inputs=["sales_source", "params:ingestion.sales", "ingestion_version"],
                 outputs="sales_raw",
                 name="collect_sales_files",
             ),
@@ -146,7 +146,7 @@ def _sales() -> Pipeline:
                 name="build_sales_warehouse",
             ),
             Node(
-                func=sales_nodes.build_monthly_sales_features_marked,
+                func=sales_nodes.build_monthly_sales_features,
                 inputs=["sales_facts_run", "sales_points_of_sale_run", "sales_products_run", "ingestion_version"],
                 outputs=["sales_monthly_features", "sales_monthly_features_written"],
                 name="build_monthly_sales_features",
@@ -159,7 +159,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=common.resolve_version,
+                func=common.resolve_ingestion_version,
                 inputs=["params:ingestion.version", "run_metadata"],
                 outputs="ingestion_version",
                 name="resolve_ingestion_version",

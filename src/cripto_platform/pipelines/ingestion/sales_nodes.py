@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import fsspec
 import numpy as np
 import pandas as pd
 
@@ -32,25 +31,23 @@ WAREHOUSE_COLUMNS = {
 }
 
 
-def collect_sales_files(params: dict[str, Any], version: str) -> dict[str, bytes]:
-    """Raw sales files as received, keyed ``{version}/{file}``: copied from ``source_uri`` or generated."""
-    source_uri = params["source_uri"]
-    if source_uri:
-        fs, root = fsspec.core.url_to_fs(source_uri)
-        found = fs.find(root)
-        files = {path[len(root.rstrip("/")) + 1 :]: fs.cat_file(path) for path in found}
+def collect_sales_files(source: dict[str, Callable[[], bytes]], params: dict[str, Any], version: str) -> dict[str, Any]:
+    """Raw sales files as received, keyed ``{version}/{file}``: the source folder's (``sales_source``, handed on
+    unread) or, with no source configured, generated."""
+    if source:
+        files = dict(source)
         required = [params["files"]["products"], params["files"]["zones"], params["files"]["points_of_sale"]]
         missing = [name for name in required if name not in files]
         if missing or not any(name.startswith(params["files"]["sales_prefix"]) for name in files):
             raise FileNotFoundError(
-                f"sales source '{source_uri}' is incomplete: missing {missing or 'sales files'}; "
+                f"dataset 'sales_source' is incomplete: missing {missing or 'sales files'}; "
                 "the previous processed version is kept"
             )
-        origin = source_uri
+        origin = "sales_source"
     else:
         files = generate_sales_files(**params["sample"])
-        origin = "generator"
-    logger.info("sales raw %s from %s: %d files, %s bytes", version, origin, len(files), f"{sum(map(len, files.values())):,}")
+        origin = "the generator"
+    logger.info("sales raw %s from %s: %d files", version, origin, len(files))
     return {f"{version}/{name}": data for name, data in files.items()}
 
 
@@ -306,7 +303,7 @@ def build_sales_warehouse(
     return {table: frames[table][columns].reset_index(drop=True) for table, columns in WAREHOUSE_COLUMNS.items()}
 
 
-def build_monthly_sales_features(
+def monthly_sales_features(
     sales: pd.DataFrame, points: pd.DataFrame, products: pd.DataFrame, version: str
 ) -> dict[str, pd.DataFrame]:
     """Per product, point of sale and month: units, revenue, price, lags, 3-month mean, next-month target."""
@@ -349,8 +346,8 @@ def store_sales_tables(
     return with_markers(SALES_TABLES, zones, products, points, sales)
 
 
-def build_monthly_sales_features_marked(
+def build_monthly_sales_features(
     sales: pd.DataFrame, points: pd.DataFrame, products: pd.DataFrame, version: str
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """``build_monthly_sales_features``, then the "written" marker of ``sales_monthly_features``, saved with it."""
-    return with_markers(("sales_monthly_features",), build_monthly_sales_features(sales, points, products, version))
+    """``monthly_sales_features``, then the "written" marker of ``sales_monthly_features``, saved with it."""
+    return with_markers(("sales_monthly_features",), monthly_sales_features(sales, points, products, version))

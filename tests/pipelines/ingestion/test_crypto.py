@@ -1,87 +1,14 @@
-"""Crypto medallion: the Binance klines client against the shipped local server, silver, gaps, gold."""
+"""Crypto medallion nodes: fetch plan, silver, gaps, gold (the exchange client: tests/sources/test_exchange.py)."""
 
 import json
 import math
-import socket
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from cripto_platform.pipelines.ingestion import crypto_nodes
-from cripto_platform.sources.exchange import (
-    ExchangeError,
-    GeneratedExchange,
-    GeneratedKlinesClient,
-    KlinesClient,
-    start_server,
-    to_ms,
-)
-
-
-@pytest.fixture
-def exchange_server():
-    server = start_server(GeneratedExchange(listed_from="2024-01-01", until="2024-04-10", missing_fraction=0.0))
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def test_client_paginates_over_time(exchange_server):
-    client = KlinesClient(exchange_server.url, limit=30, backoff_seconds=0)
-    pages = client.fetch("BTCUSDT", to_ms("2024-01-01"), to_ms("2024-03-31"))
-    rows = [row for page in pages for row in json.loads(page["body"])]
-    assert [page["rows"] for page in pages] == [30, 30, 30, 1]
-    assert len(rows) == 91 and rows[0][0] == to_ms("2024-01-01") and rows[-1][0] == to_ms("2024-03-31")
-    starts = [int(q["startTime"]) for q in exchange_server.requests]
-    assert starts == [to_ms("2024-01-01") + i * 30 * 86_400_000 for i in range(4)]
-
-
-def test_client_retries_5xx_and_429_then_succeeds(exchange_server):
-    exchange_server.fail_next = [503, 429, 500]
-    sleeps = []
-    client = KlinesClient(exchange_server.url, backoff_seconds=0.01, max_retries=4, sleep=sleeps.append)
-    pages = client.fetch("ETHUSDT", to_ms("2024-01-01"), to_ms("2024-01-10"))
-    assert sum(page["rows"] for page in pages) == 10
-    assert len(exchange_server.requests) == 4
-    assert sleeps == [0.01, 0.02, 0.04]  # exponential backoff
-
-
-def test_client_gives_up_after_max_retries(exchange_server):
-    exchange_server.fail_next = [503] * 5
-    client = KlinesClient(exchange_server.url, backoff_seconds=0, max_retries=2)
-    with pytest.raises(ExchangeError, match="gave up after 3 attempts; last: HTTP 503"):
-        client.fetch("ETHUSDT", to_ms("2024-01-01"), to_ms("2024-01-10"))
-
-
-def test_client_does_not_retry_a_refusal(exchange_server):
-    client = KlinesClient(exchange_server.url, backoff_seconds=0)
-    with pytest.raises(ExchangeError, match="Invalid symbol"):
-        client.fetch("NOPEUSDT", to_ms("2024-01-01"), to_ms("2024-01-10"))
-    assert len(exchange_server.requests) == 1
-
-
-def test_client_retries_connection_errors():
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    sleeps = []
-    client = KlinesClient(f"http://127.0.0.1:{port}", timeout=1, max_retries=2, backoff_seconds=0.01, sleep=sleeps.append)
-    with pytest.raises(ExchangeError, match="ConnectionError"):
-        client.fetch("BTCUSDT", 0, 10)
-    assert sleeps == [0.01, 0.02]  # three attempts, two waits
-
-
-def test_generated_client_answers_like_the_server(exchange_server):
-    over_http = KlinesClient(exchange_server.url, limit=40).fetch("SOLUSDT", to_ms("2024-02-01"), to_ms("2024-03-15"))
-    in_process = GeneratedKlinesClient(exchange_server.exchange, limit=40).fetch("SOLUSDT", to_ms("2024-02-01"), to_ms("2024-03-15"))
-    assert [p["body"] for p in over_http] == [p["body"] for p in in_process]
-
-
-def test_server_serves_only_closed_candles(exchange_server):
-    pages = KlinesClient(exchange_server.url).fetch("BTCUSDT", to_ms("2024-04-01"), to_ms("2024-05-01"))
-    last = json.loads(pages[-1]["body"])[-1]
-    assert last[0] == to_ms("2024-04-09")  # until=2024-04-10: the 10th is not closed yet
+from cripto_platform.sources.exchange import to_ms
 
 
 def _silver(symbol_dates: dict[str, list[str]]) -> pd.DataFrame:
@@ -100,19 +27,19 @@ PARAMS = {
 
 def test_batch_plan_starts_after_what_silver_has_per_symbol():
     silver = _silver({"BTCUSDT": ["2024-03-01", "2024-03-05"], "SOLUSDT": ["2024-03-01"]})
-    plan = crypto_nodes.plan_fetch(silver, PARAMS, "20240310").set_index("symbol")
+    plan = crypto_nodes.plan_crypto_fetch(silver, PARAMS, "20240310").set_index("symbol")
     assert plan.loc["BTCUSDT", "start"] == pd.Timestamp("2024-03-06")
     assert plan.loc["ETHUSDT", "start"] == pd.Timestamp("2024-01-01")  # new symbol: from start_date
     assert (plan["end"] == pd.Timestamp("2024-03-09")).all()  # the last closed day before the version date
 
 
 def test_batch_plan_on_empty_silver_and_historical_mode():
-    plan = crypto_nodes.plan_fetch(pd.DataFrame(), PARAMS, "20240110")
+    plan = crypto_nodes.plan_crypto_fetch(pd.DataFrame(), PARAMS, "20240110")
     assert (plan["start"] == pd.Timestamp("2024-01-01")).all()
-    historical = crypto_nodes.plan_fetch(_silver({"BTCUSDT": ["2024-03-05"]}), {**PARAMS, "mode": "historical"}, "20240310")
+    historical = crypto_nodes.plan_crypto_fetch(_silver({"BTCUSDT": ["2024-03-05"]}), {**PARAMS, "mode": "historical"}, "20240310")
     assert (historical["start"] == pd.Timestamp("2023-06-01")).all() and (historical["end"] == pd.Timestamp("2023-06-30")).all()
     with pytest.raises(ValueError, match="batch' or 'historical"):
-        crypto_nodes.plan_fetch(pd.DataFrame(), {**PARAMS, "mode": "stream"}, "20240310")
+        crypto_nodes.plan_crypto_fetch(pd.DataFrame(), {**PARAMS, "mode": "stream"}, "20240310")
 
 
 def _kline(day: str, close: float, volume: float = 10.0) -> list:
@@ -122,9 +49,9 @@ def _kline(day: str, close: float, volume: float = 10.0) -> list:
 
 def test_silver_types_and_deduplicates_keeping_the_latest_fetch():
     first = {"20240101/klines/BTCUSDT/a-p000": json.dumps([_kline("2024-01-01", 100), _kline("2024-01-02", 101)])}
-    previous = crypto_nodes.build_silver(first, list(first), pd.DataFrame(), "20240103")["20240103"]
+    previous = crypto_nodes.build_crypto_silver(first, list(first), pd.DataFrame(), "20240103")["20240103"]
     again = {"20240104/klines/BTCUSDT/b-p000": json.dumps([_kline("2024-01-02", 102), _kline("2024-01-03", 103)])}
-    silver = crypto_nodes.build_silver(again, list(again), previous, "20240104")["20240104"]
+    silver = crypto_nodes.build_crypto_silver(again, list(again), previous, "20240104")["20240104"]
     assert silver["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-01-02", "2024-01-03"]
     assert silver["close"].tolist() == [100.0, 102.0, 103.0]  # the re-fetched candle replaced the old one
     assert silver["close"].dtype == "float64" and silver["trades"].dtype == "int64"
@@ -135,7 +62,7 @@ def test_gaps_are_detected_per_symbol():
     silver = _silver(
         {"BTCUSDT": ["2024-01-01", "2024-01-02", "2024-01-05", "2024-01-06", "2024-01-08"], "ETHUSDT": ["2024-01-01", "2024-01-02"]}
     )
-    report = crypto_nodes.detect_gaps(silver)
+    report = crypto_nodes.detect_crypto_gaps(silver)
     assert report.to_dict("records") == [
         {"symbol": "BTCUSDT", "gap_start": pd.Timestamp("2024-01-03").date(), "gap_end": pd.Timestamp("2024-01-04").date(), "missing_candles": 2},
         {"symbol": "BTCUSDT", "gap_start": pd.Timestamp("2024-01-07").date(), "gap_end": pd.Timestamp("2024-01-07").date(), "missing_candles": 1},
@@ -154,7 +81,7 @@ def test_daily_features_match_a_hand_computed_example():
         }
     )
     params = {"volatility_windows": [2], "moving_average_windows": [2], "volume_zscore_window": 3, "min_observations_fraction": 1.0}
-    gold = crypto_nodes.build_daily_features(silver, params, "20240105")["20240105"]
+    gold = crypto_nodes.daily_features(silver, params, "20240105")["20240105"]
     assert gold["return_1d"].round(10).tolist()[1:] == [0.1, -0.1, 0.1]
     assert math.isnan(gold["return_1d"].iloc[0])
     assert gold["log_return_1d"].iloc[1] == pytest.approx(math.log(1.1))
@@ -171,7 +98,7 @@ def test_returns_do_not_span_a_gap():
         {"symbol": "ETHUSDT", "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-04"]), "close": [10.0, 11.0, 12.0], "volume": 1.0}
     )
     params = {"volatility_windows": [2], "moving_average_windows": [2], "volume_zscore_window": 2, "min_observations_fraction": 1.0}
-    gold = crypto_nodes.build_daily_features(silver, params, "20240105")["20240105"]
+    gold = crypto_nodes.daily_features(silver, params, "20240105")["20240105"]
     assert len(gold) == 3  # no rows invented for the missing day
     assert math.isnan(gold["return_1d"].iloc[2])  # 2024-01-04 has no previous-day close
     assert math.isnan(gold["target_next_return_1d"].iloc[1])

@@ -9,8 +9,9 @@ import yaml
 from cripto_platform.pipelines.ingestion import sales_nodes
 from cripto_platform.pipelines.ingestion.csv_quarantine import SchemaDriftError
 from cripto_platform.sources.sales import generate_sales_files
+from tests.conftest import PROJECT_ROOT
 
-PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/base/parameters_ingestion.yml").read_text())["ingestion"]["sales"]
+PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_ingestion.yml").read_text())["ingestion"]["sales"]
 
 
 def _raw(files: dict[str, bytes], version: str = "20240105") -> dict:
@@ -68,7 +69,7 @@ def test_monthly_features_hand_example():
     )
     points = pd.DataFrame({"id_punto_venta": ["PV1"], "id_zona": ["Z1"], "tipo": ["tienda"]})
     products = pd.DataFrame({"id_producto": ["P1"], "categoria": ["tamal"], "precio_lista": [10.0]})
-    features = sales_nodes.build_monthly_sales_features(sales, points, products, "20240501")["20240501"]
+    features = sales_nodes.monthly_sales_features(sales, points, products, "20240501")["20240501"]
     assert [str(m) for m in features["mes"]] == ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]
     assert features["unidades"].tolist() == [5, 4, 0, 2]  # March has no sales: zero, not missing
     assert features["n_ventas"].tolist() == [2, 1, 0, 2]
@@ -80,13 +81,41 @@ def test_monthly_features_hand_example():
     assert (features["id_zona"] == "Z1").all() and (features["anio"] == 2024).all()
 
 
+def _sales_source(path):
+    """``sales_source`` as the catalog declares it, at ``path`` (None: not configured)."""
+    from kedro.config import OmegaConfigLoader
+    from kedro.io import DataCatalog
+
+    runtime = {} if path is None else {"ingestion": {"sales": {"source_uri": str(path)}}}
+    config = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base",
+                               runtime_params=runtime)["catalog"]
+    return DataCatalog.from_config({"sales_source": config["sales_source"]})["sales_source"]
+
+
 def test_raw_files_are_copied_from_a_source_folder(tmp_path):
+    """sales_source (a catalog dataset, --params ingestion.sales.source_uri) hands the folder's files to the
+    node unread; the raw zone stores them byte for byte."""
+    from cripto_platform.datasets.lake import RawVersionsDataset
+
     files = generate_sales_files(n_products=2, n_zones=1, n_points_of_sale=2, n_sales_per_month=5, months=2)
+    source_dir = tmp_path / "source"
     for name, data in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(data)
-    raw = sales_nodes.collect_sales_files({**PARAMS, "source_uri": f"file://{tmp_path}"}, "20240105")
-    assert raw == {f"20240105/{name}": data for name, data in files.items()}  # byte for byte
-    (tmp_path / "puntos_venta.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"incomplete: missing \['puntos_venta.json'\]"):
-        sales_nodes.collect_sales_files({**PARAMS, "source_uri": str(tmp_path)}, "20240105")
+        (source_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (source_dir / name).write_bytes(data)
+    raw = sales_nodes.collect_sales_files(_sales_source(f"file://{source_dir}").load(), PARAMS, "20240105")
+    assert sorted(raw) == sorted(f"20240105/{name}" for name in files)
+    assert all(callable(value) for value in raw.values())  # not read by the node
+    zone = RawVersionsDataset(path=str(tmp_path / "raw"), dataset="cripto_platform.datasets.BytesDataset")
+    zone.save(raw)
+    assert {key: load() for key, load in zone.load().items()} == {f"20240105/{n}": d for n, d in files.items()}
+    (source_dir / "puntos_venta.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"'sales_source' is incomplete: missing \['puntos_venta.json'\]"):
+        sales_nodes.collect_sales_files(_sales_source(source_dir).load(), PARAMS, "20240105")
+
+
+def test_without_a_source_folder_the_generator_writes_the_files():
+    source = _sales_source(None)
+    assert source.load() == {}
+    raw = sales_nodes.collect_sales_files(source.load(), PARAMS, "20240105")
+    expected = generate_sales_files(**PARAMS["sample"])
+    assert raw == {f"20240105/{name}": data for name, data in expected.items()}

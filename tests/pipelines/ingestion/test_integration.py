@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from cripto_platform.sources.exchange import GeneratedExchange, start_server, to_ms
-from tests.conftest import run_kedro
+from tests.conftest import run_kedro, use_bucket
 
 pytestmark = pytest.mark.integration
 
@@ -151,6 +151,7 @@ def test_failed_download_leaves_the_previous_version_untouched(kedro_project, mo
 def test_cloud_run_writes_to_the_s3_bucket(kedro_project, s3_bucket, s3_endpoint):
     import boto3
 
+    use_bucket(kedro_project, s3_bucket)
     run_kedro(kedro_project, "ingestion", {**SMALL, "ingestion.version": "20240301"}, env="cloud")
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     keys = [obj["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket) for obj in page.get("Contents", [])]
@@ -170,8 +171,8 @@ def test_cloud_run_writes_to_the_s3_bucket(kedro_project, s3_bucket, s3_endpoint
     assert not (kedro_project / "data/03_primary").exists()  # nothing written locally
 
 
-def test_cloud_run_fails_first_when_the_bucket_is_missing(kedro_project, s3_endpoint, monkeypatch):
-    monkeypatch.setenv("CRIPTO_S3_BUCKET", "no-such-bucket-here")
+def test_cloud_run_fails_first_when_the_bucket_is_missing(kedro_project, s3_endpoint):
+    use_bucket(kedro_project, "no-such-bucket-here")
     with pytest.raises(Exception, match="lake root 's3://no-such-bucket-here' does not exist"):
         run_kedro(kedro_project, "ingestion", SMALL, env="cloud")
 
@@ -198,3 +199,18 @@ def test_historical_mode_backfills_a_range_into_silver(kedro_project):
     assert {p.parent.name for p in backfill_bronze} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
     gold = pd.read_parquet(data / "04_feature/crypto/20240302/daily_features")
     assert len(gold) == len(after)
+
+
+def test_a_sales_source_folder_given_as_a_run_parameter_lands_in_the_raw_zone(kedro_project, tmp_path):
+    """--params ingestion.sales.source_uri reaches the catalog's sales_source; its files land byte for byte."""
+    from cripto_platform.sources.sales import generate_sales_files
+
+    files = generate_sales_files(n_products=3, n_zones=2, n_points_of_sale=3, n_sales_per_month=7, months=2, seed=5)
+    folder = tmp_path / "seller-share"
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    run_kedro(kedro_project, "ingestion", {"ingestion.version": "20240301", "ingestion.sales.source_uri": str(folder)},
+              node_names=["ingestion.resolve_ingestion_version", "ingestion.collect_sales_files"])
+    landed = kedro_project / "data/01_raw/sales/20240301"
+    assert {str(p.relative_to(landed)): p.read_bytes() for p in landed.rglob("*") if p.is_file()} == files
