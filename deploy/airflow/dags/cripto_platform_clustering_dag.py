@@ -47,9 +47,9 @@ def cripto_platform_clustering():
     tasks["clustering.seed_sample_reservations"] = run_kedro_nodes.override(
         task_id="clustering.seed_sample_reservations",
     )(node_names=["clustering.seed_sample_reservations"])
-    tasks["clustering.clean_reservations-to-quarantine_reservations"] = run_kedro_nodes.override(
-        task_id="clustering.clean_reservations-to-quarantine_reservations",
-    )(node_names=["clustering.clean_reservations", "clustering.quarantine_reservations"])
+    tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"] = run_kedro_nodes.override(
+        task_id="clustering.clean_reservations-to-stamp_reservations_quarantine",
+    )(node_names=["clustering.clean_reservations", "clustering.stamp_reservations_quarantine"])
     tasks["clustering.compute_nightly_occupancy"] = run_kedro_nodes.override(
         task_id="clustering.compute_nightly_occupancy",
     )(node_names=["clustering.compute_nightly_occupancy"])
@@ -75,10 +75,10 @@ def cripto_platform_clustering():
         task_id="clustering.publish_reservation_clusters",
         outlets=[Asset("cripto_platform.reservation_clusters")],
     )(node_names=["clustering.publish_reservation_clusters"])
-    tasks["clustering.seed_sample_reservations"] >> tasks["clustering.clean_reservations-to-quarantine_reservations"]
-    tasks["clustering.clean_reservations-to-quarantine_reservations"] >> tasks["clustering.compute_nightly_occupancy"]
-    tasks["clustering.clean_reservations-to-quarantine_reservations"] >> tasks["clustering.select_clustering_model"]
-    tasks["clustering.clean_reservations-to-quarantine_reservations"] >> tasks["clustering.assign_clusters"]
+    tasks["clustering.seed_sample_reservations"] >> tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"]
+    tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"] >> tasks["clustering.compute_nightly_occupancy"]
+    tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"] >> tasks["clustering.select_clustering_model"]
+    tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"] >> tasks["clustering.assign_clusters"]
     tasks["clustering.select_clustering_model"] >> tasks["clustering.assign_clusters"]
     tasks["clustering.select_clustering_model"] >> tasks["clustering.chart_model_selection"]
     tasks["clustering.select_clustering_model"] >> tasks["clustering.chart_cluster_projection"]

@@ -44,9 +44,9 @@ def run_kedro_nodes(node_names: list[str]) -> None:
 )
 def cripto_platform_recommendation():
     tasks = {}
-    tasks["recommendation.select_recommendation_window-to-recommend_for_clients"] = run_kedro_nodes.override(
-        task_id="recommendation.select_recommendation_window-to-recommend_for_clients",
-    )(node_names=["recommendation.select_recommendation_window", "recommendation.check_recommendation_payments", "recommendation.build_client_company_matrix", "recommendation.compute_client_metrics", "recommendation.compute_company_metrics", "recommendation.quarantine_recommendation_payments", "recommendation.split_recommendation_holdout", "recommendation.evaluate_annoy_als", "recommendation.evaluate_annoy_svd", "recommendation.evaluate_item_bm25", "recommendation.evaluate_item_cosine", "recommendation.evaluate_popularity", "recommendation.weigh_client_company_matrix", "recommendation.build_company_cooccurrence", "recommendation.build_company_vectors", "recommendation.tabulate_company_cooccurrence", "recommendation.build_company_index", "recommendation.validate_company_index", "recommendation.assemble_recommendation_evaluation", "recommendation.compute_company_neighbours", "recommendation.recommend_for_clients"])
+    tasks["recommendation.select_payments_window-to-recommend_for_clients"] = run_kedro_nodes.override(
+        task_id="recommendation.select_payments_window-to-recommend_for_clients",
+    )(node_names=["recommendation.select_payments_window", "recommendation.check_payments", "recommendation.build_client_company_matrix", "recommendation.client_metrics", "recommendation.company_metrics", "recommendation.split_holdout", "recommendation.stamp_recommendation_quarantine", "recommendation.evaluate_als_recommender", "recommendation.evaluate_bm25_recommender", "recommendation.evaluate_cosine_recommender", "recommendation.evaluate_popularity_recommender", "recommendation.evaluate_svd_recommender", "recommendation.weigh_client_company_matrix", "recommendation.build_cooccurrence", "recommendation.build_company_vectors", "recommendation.tabulate_cooccurrence", "recommendation.build_index", "recommendation.validate_company_index", "recommendation.assemble_recommendation_evaluation", "recommendation.company_neighbours", "recommendation.recommend_for_clients"])
     tasks["recommendation.chart_recommendation_evaluation"] = run_kedro_nodes.override(
         task_id="recommendation.chart_recommendation_evaluation",
     )(node_names=["recommendation.chart_recommendation_evaluation"])
@@ -54,8 +54,8 @@ def cripto_platform_recommendation():
         task_id="recommendation.publish_client_recommendations",
         outlets=[Asset("cripto_platform.client_recommendations_table")],
     )(node_names=["recommendation.publish_client_recommendations"])
-    tasks["recommendation.select_recommendation_window-to-recommend_for_clients"] >> tasks["recommendation.chart_recommendation_evaluation"]
-    tasks["recommendation.select_recommendation_window-to-recommend_for_clients"] >> tasks["recommendation.publish_client_recommendations"]
+    tasks["recommendation.select_payments_window-to-recommend_for_clients"] >> tasks["recommendation.chart_recommendation_evaluation"]
+    tasks["recommendation.select_payments_window-to-recommend_for_clients"] >> tasks["recommendation.publish_client_recommendations"]
 
 
 cripto_platform_recommendation()

@@ -95,10 +95,10 @@ def test_every_recommender_is_scored_and_the_report_and_chart_assemble(holdout, 
     by_name = {result["name"]: result for result in results}
     assert by_name["item_cosine"]["precision"] > by_name["popularity"]["precision"]
     assert by_name["annoy_svd"]["precision"] > by_name["popularity"]["precision"]
-    report = evaluation.assemble_evaluation_report({"payments_used": 1}, {"recall_at_k": 1.0}, holdout, *results,
+    report = evaluation.assemble_recommendation_evaluation({"payments_used": 1}, {"recall_at_k": 1.0}, holdout, *results,
                                                    vectors, eval_params, run_metadata)
     json.dumps(report)  # what json.JSONDataset writes
     assert report["evaluation"]["published_recommender"] == f"annoy_{vectors.method}"
     assert report["evaluation"]["recommenders"]["item_cosine"]["precision_vs_item_cosine"] == 1.0
-    chart = evaluation.evaluation_chart(report)
+    chart = evaluation.chart_recommendation_evaluation(report)
     assert len(chart.data) == 5 and any("(published)" in trace.name for trace in chart.data)

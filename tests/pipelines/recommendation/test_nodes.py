@@ -84,7 +84,7 @@ def test_payments_without_a_payment_at_are_quarantined_not_dropped(payments, com
     window, bounds = nodes.select_payments_window(undated, params("window"))
     usable, rejected, summary = nodes.check_payments(window, bounds, companies)
     assert summary["quarantined"][nodes.NULL_PAID_AT] == 3 and len(rejected) == 3
-    stamped = nodes.stamp_quarantine(rejected, run_metadata)
+    stamped = nodes.stamp_recommendation_quarantine(rejected, run_metadata)
     assert (stamped["run_id"] == run_metadata["run_id"]).all() and stamped["quarantine_reason"].eq(nodes.NULL_PAID_AT).all()
 
 
@@ -156,7 +156,7 @@ def test_cooccurrence_matches_a_dense_numpy_reference(weighting, weight):
 def test_cooccurrence_table_counts_shared_clients():
     matrix = nodes.build_client_company_matrix(TINY)
     weighted = nodes.weigh_client_company_matrix(matrix, params("matrix", weighting="raw"))
-    table = nodes.cooccurrence_table(nodes.build_cooccurrence(weighted), matrix)
+    table = nodes.tabulate_cooccurrence(nodes.build_cooccurrence(weighted), matrix)
     pairs = table.set_index(["company_code", "other_company_code"])
     assert pairs.loc[("X", "Y"), "shared_clients"] == 1 and pairs.loc[("X", "Y"), "weight"] == 2.0  # a: X twice, Y once
     assert pairs.loc[("W", "X"), "shared_clients"] == 1 and ("X", "X") not in pairs.index
@@ -270,5 +270,5 @@ def test_batch_recommendations_cover_every_client_without_paid_companies(vectors
     assert (similar["score"] > 0).all() and len(similar) > 0.9 * len(recommendations)
     ordered = similar.groupby("external_client_id")["score"].apply(lambda s: s.is_monotonic_decreasing)
     assert ordered.all()
-    rows = scoring.to_warehouse_rows(recommendations, run_metadata)
+    rows = scoring.publish_client_recommendations(recommendations, run_metadata)
     assert (rows["run_id"] == run_metadata["run_id"]).all() and list(rows.columns[:2]) == ["run_id", "run_started_at"]

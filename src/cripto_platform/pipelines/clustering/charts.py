@@ -12,7 +12,7 @@ from cripto_platform.pipelines.clustering.model import ReservationSegmenter
 MAX_POINTS = 3000  # points drawn (a fixed, seeded sample), so the chart JSON stays small
 
 
-def cluster_projection_chart(model: ReservationSegmenter, clustered: pd.DataFrame) -> go.Figure:
+def chart_cluster_projection(model: ReservationSegmenter, clustered: pd.DataFrame) -> go.Figure:
     """2-D PCA of the features the model clustered (scaled, encoded), one colour per cluster."""
     rows = clustered
     if len(rows) > MAX_POINTS:
@@ -36,7 +36,7 @@ def cluster_projection_chart(model: ReservationSegmenter, clustered: pd.DataFram
     return figure
 
 
-def model_selection_chart(ranked: pd.DataFrame) -> go.Figure:
+def chart_model_selection(ranked: pd.DataFrame) -> go.Figure:
     """The selection metric of every candidate, the winner highlighted, invalid candidates greyed."""
     metric = str(ranked["selection_metric"].iloc[0])
     labels = [f"{a} {p}" for a, p in zip(ranked["algorithm"], ranked["params"], strict=True)]

@@ -30,7 +30,7 @@ LOWER_IS_BETTER = {"davies_bouldin"}
 SOURCE_DATASET = "reservations@sql"
 
 
-def generate_sample_reservations(params: dict[str, Any]) -> pd.DataFrame:
+def seed_sample_reservations(params: dict[str, Any]) -> pd.DataFrame:
     """Seeded sample reservations for the warehouse ``reservations`` table."""
     return generate_reservations(
         n_reservations=params["n_reservations"],
@@ -77,7 +77,7 @@ def clean_reservations(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return clean, quarantine.reset_index(drop=True)
 
 
-def stamp_quarantine(quarantine: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
+def stamp_reservations_quarantine(quarantine: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
     """Quarantined rows stamped with the run that set them aside."""
     return stamp_run(quarantine, run_metadata)
 

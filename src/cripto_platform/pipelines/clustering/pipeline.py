@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=nodes.generate_sample_reservations,
+                func=nodes.seed_sample_reservations,
                 inputs="params:clustering.sample_data",
                 outputs="reservations@sample",
                 name="seed_sample_reservations",
@@ -22,10 +22,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="clean_reservations",
             ),
             Node(
-                func=nodes.stamp_quarantine,
+                func=nodes.stamp_reservations_quarantine,
                 inputs=["reservations_quarantine_rows", "run_metadata"],
                 outputs="reservations_quarantine",
-                name="quarantine_reservations",
+                name="stamp_reservations_quarantine",
             ),
             Node(
                 func=nodes.select_clustering_model,
@@ -64,13 +64,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="publish_reservation_clusters",
             ),
             Node(
-                func=charts.cluster_projection_chart,
+                func=charts.chart_cluster_projection,
                 inputs=["clustering_model", "clustered_reservations"],
                 outputs="cluster_projection_chart",
                 name="chart_cluster_projection",
             ),
             Node(
-                func=charts.model_selection_chart,
+                func=charts.chart_model_selection,
                 inputs="model_selection_report",
                 outputs="model_selection_chart",
                 name="chart_model_selection",

@@ -212,7 +212,7 @@ def evaluate_popularity_recommender(holdout: Holdout, params: EvaluationParams) 
                    params.k, started)
 
 
-def assemble_evaluation_report(inputs: dict, index_validation: dict, holdout: Holdout, svd: dict, als: dict,
+def assemble_recommendation_evaluation(inputs: dict, index_validation: dict, holdout: Holdout, svd: dict, als: dict,
                                cosine: dict, bm25: dict, popular: dict, vectors: VectorParams,
                                params: EvaluationParams, run_metadata: dict[str, str]) -> dict[str, Any]:
     """One JSON report: inputs (window, quarantine), the index check, and every recommender's metrics."""
@@ -238,7 +238,7 @@ def assemble_evaluation_report(inputs: dict, index_validation: dict, holdout: Ho
     }
 
 
-def evaluation_chart(report: dict[str, Any]):
+def chart_recommendation_evaluation(report: dict[str, Any]):
     """Grouped bars: each recommender's precision, recall, MAP, NDCG and coverage at k (kedro-viz shows it)."""
     import plotly.graph_objects as go
 

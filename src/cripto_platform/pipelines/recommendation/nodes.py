@@ -110,7 +110,7 @@ def check_payments(window: pd.DataFrame, bounds: dict[str, str],
     return usable, rejected.reset_index(drop=True), summary
 
 
-def stamp_quarantine(rejected: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
+def stamp_recommendation_quarantine(rejected: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
     """Quarantined payments stamped with the run that set them aside."""
     return stamp_run(rejected, run_metadata)
 
@@ -169,7 +169,7 @@ def build_cooccurrence(weighted: sp.csr_matrix) -> sp.csr_matrix:
     return model.cooccurrence(weighted)
 
 
-def cooccurrence_table(cooc: sp.csr_matrix, matrix: model.ClientCompanyMatrix) -> pd.DataFrame:
+def tabulate_cooccurrence(cooc: sp.csr_matrix, matrix: model.ClientCompanyMatrix) -> pd.DataFrame:
     """The co-occurrence as rows: company pair, clients paying both, weighted co-occurrence (both directions)."""
     paying = sp.csr_matrix(matrix.counts != 0, dtype=np.float64)
     shared = (paying.T @ paying).tocoo()

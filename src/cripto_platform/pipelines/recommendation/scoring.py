@@ -104,7 +104,7 @@ def recommend_for_clients(matrix: model.ClientCompanyMatrix, company_index: Comp
     })
 
 
-def to_warehouse_rows(recommendations: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
+def publish_client_recommendations(recommendations: pd.DataFrame, run_metadata: dict[str, str]) -> pd.DataFrame:
     """The batch recommendations stamped with ``run_id``/``run_started_at`` for the warehouse table."""
     rows = stamp_run(recommendations, run_metadata)
     return rows.astype({column: object for column in ("external_client_id", "company_code", "source")})
