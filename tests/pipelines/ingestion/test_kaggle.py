@@ -20,7 +20,7 @@ from cripto_platform.sources.kaggle import (
     kaggle_credentials_configured,
 )
 
-PARAMS_FILE = Path(__file__).resolve().parents[1] / "conf/base/parameters_ingestion.yml"
+PARAMS_FILE = Path(__file__).resolve().parents[3] / "conf/base/parameters_ingestion.yml"
 
 
 @pytest.fixture(scope="module")
