@@ -156,7 +156,7 @@ def compute_payments_window(
     last = _utc(watermark["last_update"]) if watermark.get("last_update") else None
     if last is not None and last > until:
         raise ValueError(
-            f"watermark '{watermark['name']}' in table '{watermark.get('table', 'etl_watermarks')}' is "
+            f"watermark '{watermark['name']}' in table '{watermark['table']}' is "
             f"{last.isoformat()}, after the process time {until.isoformat()}: payments were already merged as "
             "of a later time, and a batch stamped earlier would rewrite their history. To re-read an older "
             "window, keep the process time and set payments.window.since (README: replay a window)"
