@@ -102,3 +102,51 @@ class RunReportDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         scalars = {k: v for k, v in (content.items() if isinstance(content, dict) else [])
                    if v is None or isinstance(v, (str, int, float, bool))}
         return table_preview(pd.DataFrame([{"run": version, **scalars}]))
+
+
+class RunReports:
+    """Every report file under one folder of runs, read on demand: ``newest("<name>")`` is ``{version: content}``
+    of the newest run holding ``<name><suffix>`` (``{}`` when none does), as ``RunReportDataset.load``."""
+
+    def __init__(self, path: str, suffix: str, format: str, fs_args: dict[str, Any] | None) -> None:  # noqa: A002
+        self._path, self._suffix, self._format, self._fs_args = path, suffix, format, fs_args
+
+    def newest(self, name: str) -> dict[str, Any]:
+        return RunReportDataset(path=self._path, file_name=f"{name}{self._suffix}", format=self._format,
+                                fs_args=self._fs_args).load()
+
+
+class RunReportsDataset(AbstractDataset[None, RunReports]):
+    """Read-only: the reports of earlier runs under ``{path}/{version}/``, one file per name, as ``RunReports``.
+
+    One dataset for a family of reports (a profile per table), read by name when needed, so a node can compare
+    a run's report with the one before it without a catalog entry per name.
+
+    Example::
+
+        profiling_previous_reports:
+          type: cripto_platform.datasets.run_reports.RunReportsDataset
+          path: data/08_reporting/profiling
+          suffix: .json
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        suffix: str,
+        format: Literal["json", "text"] = "json",  # noqa: A002 - the catalog key
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._path, self._suffix, self._format, self._fs_args = path.rstrip("/"), suffix, format, fs_args
+        self.metadata = metadata
+
+    def load(self) -> RunReports:
+        return RunReports(self._path, self._suffix, self._format, self._fs_args)
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"reports '{self._path}/*{self._suffix}' are read-only: each is written by its own dataset")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path, "suffix": self._suffix, "format": self._format}

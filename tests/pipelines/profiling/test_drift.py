@@ -41,3 +41,24 @@ def test_changed_table_is_flagged(tmp_path, options):
 
 def test_no_previous_profile():
     assert compare_profiles({"status": "profiled"}, None, None, {})["compared"] is False
+
+
+def test_each_table_is_compared_with_its_own_newest_earlier_report(tmp_path):
+    """One dataset serves every table's previous report: the newest run holding that table's file."""
+    from cripto_platform.datasets.run_reports import RunReportDataset, RunReportsDataset
+    from cripto_platform.pipelines.profiling.nodes import compare_with_previous
+
+    root = str(tmp_path / "profiling")
+    older, newer, now = "2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z", "2026-01-03T00.00.00.000Z"
+    RunReportDataset(path=root, file_name="a.json").save({older: {"table": "a", "seen": "older"}})
+    RunReportDataset(path=root, file_name="a.json").save({newer: {"table": "a", "seen": "newer"}})
+    RunReportDataset(path=root, file_name="b.json").save({older: {"table": "b", "seen": "older"}})
+    reports = RunReportsDataset(path=root, suffix=".json").load()
+    assert reports.newest("a") == {newer: {"table": "a", "seen": "newer"}}
+    assert reports.newest("b") == {older: {"table": "b", "seen": "older"}}  # b was not profiled in the newer run
+    assert reports.newest("c") == {}
+
+    thresholds = DriftParams(**shipped_params()["drift"])
+    profile = {"table": "c", "status": "profiled", "run_version": now}
+    (report,) = compare_with_previous(profile, reports, thresholds).values()
+    assert report["drift"]["compared"] is False  # no earlier report of c

@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from kedro.io.core import generate_timestamp
 
+from cripto_platform.datasets.run_reports import RunReports
 from cripto_platform.pipelines.profiling.params import DriftParams, ProfileParams, TablesParams
 from cripto_platform.profiling import drift, html, sql
 from cripto_platform.profiling.figures import SCHEMA_VERSION
@@ -91,8 +92,10 @@ def profile_warehouse_table(source: WarehouseSource, options: ProfileParams, tab
     return {**_envelope(source, "warehouse", None, "profiled", run_version), **figures}
 
 
-def compare_with_previous(profile: dict[str, Any], previous: dict[str, dict], thresholds: DriftParams) -> dict[str, dict]:
-    """The profile with its drift from the previous run's profile, as ``{run version: report}``."""
+def compare_with_previous(profile: dict[str, Any], previous_reports: RunReports,
+                          thresholds: DriftParams) -> dict[str, dict]:
+    """The profile with its drift from the previous run's profile of its table, as ``{run version: report}``."""
+    previous = previous_reports.newest(profile["table"])
     previous_version, previous_profile = next(iter(previous.items()), (None, None))
     if previous_version == profile["run_version"]:  # this run's own file (a rerun of the same version)
         previous_version, previous_profile = None, None
@@ -137,8 +140,8 @@ def summarise_profiles(*reports: dict[str, dict]) -> pd.DataFrame:
                                       "rules_evaluated": "Int64", "size_on_disk_bytes": "Int64"})
 
 
-def render_index(summary: pd.DataFrame, run_version: str) -> dict[str, str]:
-    """``index.html``: every table's summary row, linking its page."""
+def render_index(summary: pd.DataFrame, run_version: str, *pages: Any) -> dict[str, str]:
+    """``index.html``: every table's summary row, linking its page (``pages``: ordering only, no dangling link)."""
     records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in summary.to_dict("records")]
     return {run_version: html.index_page(records, run_version)}
 

@@ -1,6 +1,8 @@
 """Profiling pipeline: per table (namespaced, from ``tables.CANDIDATES``) profile → drift → page; then the run index.
 
-Each table's nodes are independent of the others', so a parallel or Dask runner spreads them.
+Each table's nodes are independent of the others', so a parallel or Dask runner spreads them. Every branch
+reads the earlier runs' reports from one dataset (``profiling_previous_reports``), and the index waits for
+every page it links.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -23,7 +25,7 @@ def _table(table: ProfiledTable) -> Pipeline:
             ),
             Node(
                 func=nodes.compare_with_previous,
-                inputs=["profile", "previous_report", "params:profiling.drift"],
+                inputs=["profile", "previous_reports", "params:profiling.drift"],
                 outputs="report",
                 name="compare_with_previous",
             ),
@@ -34,7 +36,7 @@ def _table(table: ProfiledTable) -> Pipeline:
         template,
         namespace=f"profiling_{table.name}",
         inputs={"source": table.source, "profiling_version": "profiling_version",
-                "previous_report": f"{table.name}_profile_previous",
+                "previous_reports": "profiling_previous_reports",
                 **dict(zip(after, table.after, strict=True))},
         outputs={"report": f"{table.name}_profile_json", "page": f"{table.name}_profile_html"},
         parameters={"params:profiling.profile", "params:profiling.tables", "params:profiling.drift"},
@@ -43,6 +45,7 @@ def _table(table: ProfiledTable) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     reports = [f"{table.name}_profile_json" for table in CANDIDATES]
+    pages = [f"{table.name}_profile_html" for table in CANDIDATES]
     return Pipeline(
         [
             Node(
@@ -54,7 +57,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             *(_table(table) for table in CANDIDATES),
             Node(func=nodes.summarise_profiles, inputs=reports, outputs="profiling_summary_report",
                  name="summarise_profiles"),
-            Node(func=nodes.render_index, inputs=["profiling_summary_report", "profiling_version"],
+            Node(func=nodes.render_index, inputs=["profiling_summary_report", "profiling_version", *pages],
                  outputs="profiling_index_html", name="render_profiling_index"),
             Node(func=nodes.plot_profiles, inputs="profiling_summary_report", outputs="profiling_summary_chart",
                  name="plot_profiling_summary"),
