@@ -5,10 +5,10 @@ from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import PROJECT_ROOT
 
-# Not renamed yet, by their owners' choice: the profiling branches (one function per table kind under a shared
-# node name) and the CiteSum node (kaggle_nodes.py).
+# Not renamed yet: the profiling branches (one function per table kind under a shared
+# node name).
 KNOWN = {
-    "profiling.plot_profiling_summary", "profiling.render_profiling_index", "ingestion.process_citesum",
+    "profiling.plot_profiling_summary", "profiling.render_profiling_index",
 }
 
 

@@ -272,7 +272,7 @@ def generate_kaggle_files(dataset: str, sample: dict[str, Any], seed: int) -> di
     generators = {
         "credit_risk": lambda: {
             "credit_risk_dataset.csv": generate_credit_risk_csv(
-                sample["n_rows"], seed, sample.get("malformed_rows", 0)
+                sample["n_rows"], seed, sample["malformed_rows"]
             )
         },
         "motor_temperature": lambda: {

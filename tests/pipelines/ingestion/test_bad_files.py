@@ -38,7 +38,7 @@ def test_a_truncated_citesum_file_names_the_file_and_line():
     lines = files["train.json"].splitlines()
     files["train.json"] = b"\n".join(lines[:3]) + b"\n" + lines[3][: len(lines[3]) // 2]  # cut in the 4th record
     with pytest.raises(ValueError, match=r"citesum/20240105/train.json: line 4 is not valid JSON"):
-        kaggle_nodes.process_citesum(_raw(files, "citesum/" + V), V, CITESUM)
+        kaggle_nodes.citesum_tables(_raw(files, "citesum/" + V), V, CITESUM)
 
 
 def test_citesum_records_without_a_paper_id_are_quarantined_by_file_and_line():
@@ -48,7 +48,7 @@ def test_citesum_records_without_a_paper_id_are_quarantined_by_file_and_line():
     no_key = {k: v for k, v in json.loads(lines[4]).items() if k != "paper_id"}
     lines[1], lines[4] = json.dumps(null_key).encode(), json.dumps(no_key).encode()
     files["train.json"] = b"\n".join(lines) + b"\n"
-    papers, summaries, _, quarantine = kaggle_nodes.process_citesum(_raw(files, "citesum/" + V), V, CITESUM)
+    papers, summaries, _, quarantine = kaggle_nodes.citesum_tables(_raw(files, "citesum/" + V), V, CITESUM)
     missing = quarantine[quarantine["reason"].str.contains("paper_id")]
     assert missing[["dataset", "line_number"]].values.tolist() == [["citesum/20240105/train.json", 2], ["citesum/20240105/train.json", 5]]
     assert len(papers[V]) == 30 - 2 and papers[V]["paper_id"].notna().all()
@@ -148,3 +148,32 @@ def test_unparseable_fecha_alta_is_reported_not_nulled_silently():
     assert rows["reason"].str.contains("'2020-12-31'").sum() == 1 and rows["reason"].str.contains("'31/02/2021'").sum() == 1
     assert rows["reason"].str.contains("%d/%m/%Y").all()
     assert (rows["dataset"] == "20240105/puntos_venta.json").all()
+
+
+def test_citesum_values_that_do_not_parse_are_quarantined_not_nulled():
+    files = _citesum()
+    lines = files["train.json"].splitlines()
+    records = [json.loads(line) for line in lines]
+    bad = {
+        2: records[2] | {"published": "31/02/2021"},
+        3: records[3] | {"n_citations": "many"},
+        6: records[6] | {"n_citations": 99999999999999999999},
+        7: records[7] | {"n_citations": 2.5},
+    }
+    for index, record in bad.items():
+        lines[index] = json.dumps(record).encode()
+    files["train.json"] = b"\n".join(lines) + b"\n"
+    papers, _, _, quarantine = kaggle_nodes.citesum_tables(_raw(files, "citesum/" + V), V, CITESUM)
+    assert quarantine[["dataset", "line_number"]].values.tolist() == [
+        ["citesum/20240105/train.json", index + 1] for index in sorted(bad)
+    ]
+    assert quarantine["reason"].tolist() == [
+        "published 31/02/2021 is not a yyyy-mm-dd date",
+        "n_citations many is not a whole number in int64",
+        "n_citations 99999999999999999999 is not a whole number in int64",
+        "n_citations 2.5 is not a whole number in int64",
+    ]
+    stored = papers[V]
+    assert len(stored) == 30 - len(bad) and not set(stored["paper_id"]) & {records[i]["paper_id"] for i in bad}
+    assert stored["published"].notna().all() and stored["n_citations"].notna().all()
+    assert str(stored["n_citations"].dtype) == "Int64"

@@ -102,7 +102,7 @@ def csv_table_stream(raw: dict[str, Any], version: str, spec: dict[str, Any]) ->
         spec["columns"],
         key,
         delimiter=spec["delimiter"],
-        date_format=spec.get("date_format"),
+        date_format=spec["date_format"],
         tolerated_drift=spec["tolerated_drift"],
         chunk_bytes=int(spec["chunk_bytes"]),
         **csv_options(spec),
@@ -167,6 +167,20 @@ def _read_json_lines(data: bytes, key: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).assign(_line=np.array(lines, dtype="int64"))
 
 
+def _parse_json_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``values`` as dates (yyyy-mm-dd) and the mask of those present that do not parse."""
+    parsed = pd.to_datetime(values.astype("string"), format="%Y-%m-%d", errors="coerce")
+    return parsed, values.notna() & parsed.isna()
+
+
+def _parse_json_counts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``values`` as nullable int64 and the mask of those present that are not whole numbers within int64."""
+    numbers = pd.to_numeric(values.astype("string"), errors="coerce").astype("Float64")
+    whole = numbers.notna() & (numbers % 1 == 0) & (numbers.abs() < 2.0**63)
+    bad = values.notna() & ~whole.fillna(False)
+    return numbers.where(whole).astype("Int64"), bad
+
+
 def _json_quarantine(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     """Quarantine rows of JSON-lines records: their file, line, reason and the record as JSON."""
     return pd.DataFrame(
@@ -180,10 +194,15 @@ def _json_quarantine(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     )
 
 
-def process_citesum(
+def citesum_tables(
     raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.DataFrame]:
-    """CiteSum JSON lines as related tables: papers (key ``paper_id``), summaries and paper_categories."""
+    """CiteSum JSON lines as related tables: papers (key ``paper_id``), summaries and paper_categories.
+
+    A record without a key, with a repeated key, or with a value that does not parse (``published`` not
+    a yyyy-mm-dd date, ``n_citations`` not a whole number in int64) is quarantined with its file, line
+    and reason, never stored with the value nulled.
+    """
     frames = []
     for file in spec["files"]:
         key = f"{spec['dataset']}/{version}/{file}"
@@ -195,6 +214,13 @@ def process_citesum(
     no_key = key_text.isna() | key_text.eq("")
     duplicated = ~no_key & key_text.duplicated(keep="first")
     first_line = papers[~no_key].assign(_key=key_text).drop_duplicates("_key").set_index("_key")
+    published, bad_published = _parse_json_dates(papers["published"])
+    citations, bad_citations = _parse_json_counts(
+        papers["n_citations"] if "n_citations" in papers else pd.Series(pd.NA, index=papers.index, dtype="object")
+    )
+    keyed = ~no_key & ~duplicated
+    bad_published &= keyed
+    bad_citations &= keyed & ~bad_published
     quarantine = pd.concat(
         [
             empty_quarantine(),
@@ -205,18 +231,27 @@ def process_citesum(
                 + " (first in " + key_text[duplicated].map(first_line["_file"]) + " line "
                 + key_text[duplicated].map(first_line["_line"]).astype(str) + ")",
             ),
+            _json_quarantine(
+                papers[bad_published],
+                "published " + papers.loc[bad_published, "published"].astype(str) + " is not a yyyy-mm-dd date",
+            ),
+            _json_quarantine(
+                papers[bad_citations],
+                "n_citations " + papers.loc[bad_citations, "n_citations"].astype(str) + " is not a whole number in int64",
+            ),
         ],
         ignore_index=True,
     )
+    kept = keyed & ~bad_published & ~bad_citations
     if len(quarantine):
-        log_quarantine("citesum", int((~no_key & ~duplicated).sum()), quarantine)
-    papers = papers.loc[~no_key & ~duplicated].drop(columns=["_file", "_line"])
+        log_quarantine("citesum", int(kept.sum()), quarantine)
+    papers = papers.loc[kept].drop(columns=["_file", "_line"])
     categories = papers["categories"].fillna("").str.split()
     papers = papers.assign(
         paper_id=papers["paper_id"].astype("str"),
-        published=pd.to_datetime(papers["published"], format="%Y-%m-%d", errors="coerce").dt.date,
+        published=published[kept].dt.date,
         primary_category=categories.str[0],
-        n_citations=pd.to_numeric(papers.get("n_citations"), errors="coerce").astype("Int64"),
+        n_citations=citations[kept],
     )
     paper_table = papers[["paper_id", "title", "abstract", "published", "primary_category", "n_citations", "split"]]
     summaries = pd.DataFrame(
@@ -247,8 +282,8 @@ def process_citesum(
 CITESUM_TABLES = ("kaggle_citesum_papers", "kaggle_citesum_summaries", "kaggle_citesum_paper_categories")
 
 
-def process_citesum_marked(raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]) -> tuple[Any, ...]:
-    """``process_citesum`` (papers, summaries, paper_categories, quarantine), then the three tables' "written" markers."""
-    *tables, quarantine = process_citesum(raw, version, spec)
+def process_citesum(raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]) -> tuple[Any, ...]:
+    """``citesum_tables`` (papers, summaries, paper_categories, quarantine), then the three tables' "written" markers."""
+    *tables, quarantine = citesum_tables(raw, version, spec)
     papers, summaries, categories, *markers = with_markers(CITESUM_TABLES, *tables)
     return papers, summaries, categories, quarantine, *markers

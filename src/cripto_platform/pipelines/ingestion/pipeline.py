@@ -56,7 +56,7 @@ def _kaggle() -> Pipeline:
             ),
             *csv_tables,
             Node(
-                func=kaggle_nodes.process_citesum_marked,
+                func=kaggle_nodes.process_citesum,
                 inputs=["kaggle_raw", "ingestion_version", "params:ingestion.kaggle.datasets.citesum"],
                 outputs=[*kaggle_nodes.CITESUM_TABLES, "citesum_quarantine",
                          *(f"{table}_written" for table in kaggle_nodes.CITESUM_TABLES)],
