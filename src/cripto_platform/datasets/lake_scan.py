@@ -68,3 +68,59 @@ class LakeScanDataset(AbstractDataset[None, ParquetSource]):
     def preview(self, nrows: int = 20) -> TablePreview:
         """The scanned table's first ``nrows`` rows for kedro-viz (as ``LakeTableDataset.preview``)."""
         return self._lake.preview(nrows)
+
+
+class LakeTablesDataset(AbstractDataset[dict[str, Any], dict[str, ParquetSource]]):
+    """The lake tables a pipeline writes, as one dataset: saved as the run's record of them, loaded as lazy scans.
+
+    Save ``{table: marker}`` (the ``<table>_written`` markers its writers saved with each table) as one JSON
+    (``WrittenMarkerDataset``), from a node that takes every marker: whatever loads this dataset then runs after
+    every one of those writes. Load ``{table: ParquetSource}``, a ``LakeScanDataset`` per entry of ``tables``
+    (each table's newest version, or ``exists=False`` before its first one), reading no rows.
+
+    Example::
+
+        ingestion_lake_tables:
+          type: cripto_platform.datasets.lake_scan.LakeTablesDataset
+          filepath: data/08_reporting/written/ingestion_lake_tables.json
+          tables:
+            kaggle_credit_risk: {path: data/03_primary/kaggle/credit_risk, table: loans}
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        tables: dict[str, dict[str, str]],
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        from cripto_platform.datasets.written_marker import WrittenMarkerDataset
+
+        self._record = WrittenMarkerDataset(filepath=filepath)
+        self._scans = {name: LakeScanDataset(name=name, path=spec["path"], table=spec["table"], fs_args=fs_args)
+                       for name, spec in tables.items()}
+        self.metadata = metadata
+
+    def load(self) -> dict[str, ParquetSource]:
+        return {name: scan.load() for name, scan in self._scans.items()}
+
+    def save(self, data: dict[str, Any]) -> None:
+        self._record.save(data)
+
+    def _exists(self) -> bool:
+        return self._record.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"record": self._record._describe().get("filepath"), "tables": sorted(self._scans)}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """What the last run recorded, a row per table: versions written and rows (kedro-viz)."""
+        import pandas as pd
+
+        from cripto_platform.datasets._preview import table_preview
+
+        recorded = self._record.load() or {}
+        rows = [{"table": name, "versions": ", ".join((recorded.get(name) or {}).get("versions") or []),
+                 "rows": (recorded.get(name) or {}).get("rows")} for name in self._scans]
+        return table_preview(pd.DataFrame(rows).head(int(nrows)))

@@ -73,3 +73,23 @@ def test_summary_versions_load_back_as_text(tmp_path):
     loaded = catalog.load("profiling_summary_report")
     assert loaded["source_version"].tolist() == ["20261126"]
     assert "<td>20261126</td>" in next(iter(render_index(loaded, "v").values()))
+
+
+def test_the_lake_tables_record_saves_markers_and_loads_lazy_scans(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cripto_platform.datasets.lake_scan import LakeTablesDataset
+
+    tables = {"t": {"path": str(tmp_path / "t"), "table": "rows"}, "u": {"path": str(tmp_path / "u"), "table": "rows"}}
+    dataset = LakeTablesDataset(filepath=str(tmp_path / "written/record.json"), tables=tables)
+    assert not dataset.exists()
+    (tmp_path / "t/20240101/rows").mkdir(parents=True)
+    pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "t/20240101/rows/part-0.parquet")
+    dataset.save({"t": {"table": "t", "versions": ["20240101"], "rows": 3}})
+    assert dataset.exists()
+    sources = dataset.load()
+    assert sources["t"].exists and sources["t"].version == "20240101" and len(sources["t"].files) == 1
+    assert not sources["u"].exists  # never written: its profile reports it missing
+    preview = dataset.preview()
+    assert preview["data"][0][:2] == ["t", "20240101"]

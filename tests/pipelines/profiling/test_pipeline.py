@@ -47,3 +47,26 @@ def test_warehouse_profiles_follow_their_writers_in_default():
     assert "payments_l0@scd2" in writers_before("profiling_payments_l0.profile_table")
     assert "companies_l0" in writers_before("profiling_companies_l0.profile_table")
     assert "reservations@sample" in writers_before("profiling_reservations.profile_table")
+
+
+def test_lake_profiles_read_the_record_of_every_lake_table_ingestion_writes():
+    """ingestion_lake_tables is saved from every lake writer's marker, lists the lake candidates in the catalog, and
+    every lake branch reads its table from it: one dataset between the pipelines instead of a scan and a marker each."""
+    import yaml
+
+    from cripto_platform.pipelines.ingestion.pipeline import create_pipeline as ingestion
+    from tests.conftest import PROJECT_ROOT
+
+    lake = {table.name for table in CANDIDATES if table.kind == "lake"}
+    (record,) = ingestion().only_nodes("record_lake_tables").nodes
+    assert record.outputs == ["ingestion_lake_tables"]
+    assert set(record.inputs) == {f"{name}_written" for name in lake}
+    assert not ingestion().outputs() & {f"{name}_written" for name in lake}  # each marker is read by the record
+    catalog = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_profiling.yml").read_text())
+    assert set(catalog["ingestion_lake_tables"]["tables"]) == lake
+    profiling = create_pipeline()
+    (opener,) = profiling.only_nodes("open_lake_tables").nodes
+    assert opener.inputs == ["ingestion_lake_tables"]
+    assert set(opener.outputs) == {table.source for table in CANDIDATES if table.kind == "lake"}
+    assert "ingestion_lake_tables" in profiling.inputs()
+    assert not {f"{name}_written" for name in lake} & profiling.inputs()

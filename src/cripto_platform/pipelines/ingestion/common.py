@@ -44,8 +44,9 @@ def store_versions(*tables: dict[str, Any]) -> tuple[dict[str, Any], ...]:
 def with_markers(names: tuple[str, ...], *tables: Any) -> tuple[Any, ...]:
     """``tables`` unchanged, then one "written" marker per table (``names`` in the same order).
 
-    A writer node returns both, so the ``<table>_written`` datasets are saved together with the
-    tables and the profiling pipeline, which loads the markers, runs after the write.
+    A writer node returns both, so the ``<table>_written`` datasets are saved together with the tables;
+    ``record_lake_tables`` gathers the markers, and the profiling pipeline, which loads that record, runs after
+    every write.
     """
     if len(names) != len(tables):
         raise ValueError(f"{len(names)} table names for {len(tables)} tables")
@@ -80,3 +81,9 @@ def log_quarantine(dataset: str, rows: int, quarantine: pd.DataFrame) -> None:
         "%s: %d rows kept, %d quarantined (lines %s); see dataset '%s_quarantine'",
         dataset, rows, len(quarantine), shown, dataset.split("/")[0],
     )
+
+
+def record_lake_tables(*markers: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The record of the lake tables written, ``{table: marker}``, from every writer's "written" marker (a run of
+    some sources only, ``--from-nodes``, loads the others' from disk: ``None`` for a table never written)."""
+    return {marker["table"]: marker for marker in markers if marker}

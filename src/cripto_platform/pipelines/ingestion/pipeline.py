@@ -1,7 +1,8 @@
 """Ingestion pipeline: Kaggle raw/processed, crypto bronze/silver/gold, sales lake + warehouse.
 
 Every node writing a lake table the profiling pipeline profiles also returns the table's "written"
-marker (``<table>_written``, saved with the table), which the table's profile loads to run after it.
+marker (``<table>_written``, saved with the table); a last node gathers them into ``ingestion_lake_tables``,
+which the profiling pipeline loads (as lazy scans of those tables), so its profiles run after every write.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -156,6 +157,7 @@ def _sales() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    flows = Pipeline([_kaggle(), _crypto(), _sales()])
     return Pipeline(
         [
             Node(
@@ -164,8 +166,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="ingestion_version",
                 name="resolve_ingestion_version",
             ),
-            _kaggle(),
-            _crypto(),
-            _sales(),
+            flows,
+            Node(
+                func=common.record_lake_tables,
+                inputs=sorted(name for name in flows.all_outputs() if name.endswith("_written")),
+                outputs="ingestion_lake_tables",
+                name="record_lake_tables",
+            ),
         ]
     )

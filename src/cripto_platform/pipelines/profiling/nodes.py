@@ -92,6 +92,11 @@ def profile_warehouse_table(source: WarehouseSource, options: ProfileParams, tab
     return {**_envelope(source, "warehouse", None, "profiled", run_version), **figures}
 
 
+def open_lake_tables(tables: dict[str, ParquetSource]) -> dict[str, ParquetSource]:
+    """Each lake table's lazy source, one output per table for its own profile branch."""
+    return tables
+
+
 def compare_with_previous(profile: dict[str, Any], previous_reports: RunReports,
                           thresholds: DriftParams) -> dict[str, dict]:
     """The profile with its drift from the previous run's profile of its table, as ``{run version: report}``."""

@@ -54,6 +54,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="profiling_version",
                 name="resolve_profiling_version",
             ),
+            Node(
+                func=nodes.open_lake_tables,
+                inputs="ingestion_lake_tables",
+                outputs={table.name: table.source for table in CANDIDATES if table.kind == "lake"},
+                name="open_lake_tables",
+            ),
             *(_table(table) for table in CANDIDATES),
             Node(func=nodes.summarise_profiles, inputs=reports, outputs="profiling_summary_report",
                  name="summarise_profiles"),

@@ -3,17 +3,19 @@
 Kedro builds pipelines before it reads parameters (``create_pipeline`` gets none), so the
 *candidates* live here, in code, and ``params:profiling.tables`` chooses which of them are profiled
 in a run (a candidate left out is reported as ``skipped`` without reading it). Adding a table means
-one line here and its lazy source in ``conf/base/catalog_profiling.yml``.
+one line here and its lazy source in ``conf/base/catalog_profiling.yml`` (for a lake table, an entry under
+``ingestion_lake_tables``'s ``tables``).
 
-``source`` is the lazy catalog dataset the profile node reads (a ``LakeScanDataset`` or a
-``WarehouseSourceDataset``); ``after`` are datasets loaded only so Kedro orders the node after
-the table's writer. A source named ``<table>@profile`` is a transcoded view of the writer's own
-dataset (``payments_l0@scd2``, ``reservations@sample``), which orders it for free. Tables written
-under a plain name (every lake table, ``reservation_clusters``) cannot be transcoded without
-renaming them everywhere, so their writer also saves a marker ``<table>_written`` (the
-``"{name}_written"`` factory in ``conf/base/catalog.yml``) and the profile is ``after`` it. With
-``--pipeline profiling`` alone the markers are those of the last run; a marker never written loads
-as ``None`` (and the table is reported ``missing``).
+``source`` is the lazy handle the profile node reads; ``after`` are datasets loaded only so Kedro
+orders the node after the table's writer. Lake tables: ``<table>_scan``, the table's entry of
+``ingestion_lake_tables`` (``LakeTablesDataset``: the ingestion run's record of the tables it wrote, saved
+after every writer, loaded as a lazy scan per table), handed to each branch by ``open_lake_tables``; loading
+the record orders every lake profile after the writes (with ``--pipeline profiling`` alone it is the last
+run's; a table with no version yet is reported ``missing``). Warehouse tables: a ``WarehouseSourceDataset``;
+one named ``<table>@profile`` is a transcoded view of the writer's own dataset (``payments_l0@scd2``,
+``reservations@sample``), which orders it for free. ``reservation_clusters`` is written under a plain name,
+so its writer also saves a marker ``reservation_clusters_written`` (the ``"{name}_written"`` factory in
+``conf/base/catalog.yml``) and the profile is ``after`` it (a marker never written loads as ``None``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class ProfiledTable:
 
 
 CANDIDATES: tuple[ProfiledTable, ...] = (
-    *(ProfiledTable(name, "lake", f"{name}_scan", after=(f"{name}_written",)) for name in (
+    *(ProfiledTable(name, "lake", f"{name}_scan") for name in (
         "kaggle_credit_risk", "kaggle_motor_temperature", "kaggle_citesum_papers", "kaggle_citesum_summaries",
         "kaggle_citesum_paper_categories", "crypto_candles_silver", "crypto_daily_features", "sales_zones",
         "sales_products", "sales_points_of_sale", "sales_facts", "sales_monthly_features")),
