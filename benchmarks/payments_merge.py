@@ -5,7 +5,7 @@ batches), in a fresh table of H current payments:
 
 - merge: ``merge_payments_scd2`` (binary COPY of key + hash into a TEMP stage, one index-only
   classifying join read back in binary, UPDATE of the changed keys by key while the client encodes
-  the new versions, binary COPY of the new versions into the table, watermark), one transaction,
+  the new versions, binary COPY of the new versions into the table, merge-log row), one transaction,
   commit included;
 - copy: the same B rows COPY'd in binary into an empty, logged table, in their cheapest form (times
   and money as integers), commit included (the strict lower bound: the bytes have to get into
@@ -148,10 +148,10 @@ def run_case(url: str, history_rows: int, batch_rows: int, row_by_row_rows: int,
 
     table = "bench_payments_l0"
     with transaction(url) as cursor:
-        for name in (table, "bench_copy_target", "bench_copy_text_target", "bench_watermarks", "bench_merge_log"):
+        for name in (table, "bench_copy_target", "bench_copy_text_target", "bench_merge_log"):
             cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
     history = payments_frame(np.arange(1, history_rows + 1), seed=1)
-    common = {"table": table, "watermark_table": "bench_watermarks", "merge_log_table": "bench_merge_log"}
+    common = {"table": table, "merge_log_table": "bench_merge_log"}
 
     def settle():
         # What a warehouse's background work does between two daily merges: autovacuum (dead tuples
