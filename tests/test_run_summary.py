@@ -126,6 +126,22 @@ def test_planted_rows_warning_is_demoted_only_for_a_sample_source():
     assert log_filter.filter(other) is True and other.levelno == logging.WARNING
 
 
+def test_a_sales_folder_set_in_the_catalog_is_a_real_source(tmp_path):
+    """Whatever sets the folder (an environment's catalog, a local override, the runtime parameter), the sales
+    rejects stay warnings: the hook asks the catalog's dataset, not the parameter."""
+    from kedro.io import DataCatalog
+
+    from cripto_platform.datasets import SourceFolderDataset
+    from cripto_platform.hooks import _sample_sources
+
+    folder = SourceFolderDataset(path=str(tmp_path), dataset="text.TextDataset")
+    pipeline = _Pipeline([])
+    assert _sample_sources({}, pipeline, DataCatalog({"sales_source": folder}))["sales"] is False
+    none = SourceFolderDataset(path=None, dataset="text.TextDataset")
+    assert _sample_sources({}, pipeline, DataCatalog({"sales_source": none}))["sales"] is True
+    assert _sample_sources({}, pipeline, DataCatalog({}))["sales"] is True
+
+
 class _Node:
     def __init__(self, name, namespace=None, tags=()):
         self.name, self.namespace, self.tags = name, namespace, set(tags)

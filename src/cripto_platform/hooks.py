@@ -84,7 +84,17 @@ def _param(parameters: Any, *keys: str, default: Any = None) -> Any:
     return value
 
 
-def _sample_sources(parameters: dict[str, Any], pipeline) -> dict[str, bool]:
+def _source_folder_configured(catalog, name: str) -> bool:
+    """True when the catalog's ``SourceFolderDataset`` ``name`` points at a folder (however it was set:
+    the runtime parameter, an environment's catalog, a local override)."""
+    try:
+        dataset = catalog.get(name) if catalog is not None else None
+    except Exception:  # noqa: BLE001 - a catalog that cannot build it: no outside folder is known
+        return False
+    return bool(getattr(dataset, "configured", False))
+
+
+def _sample_sources(parameters: dict[str, Any], pipeline, catalog=None) -> dict[str, bool]:
     """Which outside sources this run reads from the seeded sample-data generators (rows planted bad on purpose)."""
     from cripto_platform.sources.kaggle import kaggle_credentials_configured
 
@@ -93,7 +103,7 @@ def _sample_sources(parameters: dict[str, Any], pipeline) -> dict[str, bool]:
         # The clustering pipeline seeds the warehouse table it then extracts (node tagged sample_data).
         "clustering": any("sample_data" in node.tags for node in pipeline.nodes),
         "kaggle": kaggle_source == "generator" or (kaggle_source == "auto" and not kaggle_credentials_configured()),
-        "sales": not _param(parameters, "ingestion", "sales", "source_uri"),
+        "sales": not _source_folder_configured(catalog, "sales_source"),
         "crypto": not _param(parameters, "ingestion", "crypto", "exchange", "base_url"),
         "payments": _param(parameters, "payments", "source", "kind", default="generator") == "generator",
     }
@@ -291,7 +301,7 @@ class RunSummaryHooks:
             parameters = catalog.load("parameters")
         except Exception:  # noqa: BLE001 - a catalog without parameters: no source is known to be sample data
             parameters = {}
-        self.sample = _sample_sources(parameters or {}, pipeline)
+        self.sample = _sample_sources(parameters or {}, pipeline, catalog)
         # Before any worker process exists, so ParallelRunner's forked workers inherit both.
         _install_sample_filters(self.sample)
         self.spool = _WorkerSpool.open_for_run()

@@ -44,6 +44,11 @@ class SourceFolderDataset(AbstractDataset[None, dict[str, Callable[[], Any]]]):
         )
         self.metadata = metadata
 
+    @property
+    def configured(self) -> bool:
+        """Whether an outside folder is configured (else the node generates sample data)."""
+        return self._path is not None
+
     def load(self) -> dict[str, Callable[[], Any]]:
         return {} if self._files is None else self._files.load()
 
