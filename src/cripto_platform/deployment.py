@@ -208,7 +208,8 @@ def task_groups(pipeline: Pipeline, catalog: Any) -> list[TaskGroup]:
         groups[g] = TaskGroup(
             name=_task_name(names),
             nodes=names,
-            outputs=sorted({o for n in names for o in by_node[n].outputs}),
+            # datasets, not their transcoded views: reservation_clusters@table publishes reservation_clusters
+            outputs=sorted({o.split("@")[0] for n in names for o in by_node[n].outputs}),
         )
     for g in order:
         parents = sorted({group_of[p] for n in members[g] for p in deps[n]} - {g}, key=order.index)

@@ -36,7 +36,7 @@ def test_pipeline_runs_from_the_extract_on_memory_datasets():
         catalog[output] = MemoryDataset()
     SequentialRunner().run(pipeline, catalog)
 
-    published = catalog.load("reservation_clusters")
+    published = catalog.load("reservation_clusters@table")
     quarantine = catalog.load("reservations_quarantine")
     assert len(published) + len(quarantine) == len(raw)
     assert (published["run_id"] == metadata["run_id"]).all()

@@ -47,6 +47,7 @@ def test_warehouse_profiles_follow_their_writers_in_default():
     assert "payments_l0@scd2" in writers_before("profiling_payments_l0.profile_table")
     assert "companies_l0" in writers_before("profiling_companies_l0.profile_table")
     assert "reservations@sample" in writers_before("profiling_reservations.profile_table")
+    assert "reservation_clusters@table" in writers_before("profiling_reservation_clusters.profile_table")
 
 
 def test_lake_profiles_read_the_record_of_every_lake_table_ingestion_writes():

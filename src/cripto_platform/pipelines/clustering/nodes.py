@@ -14,7 +14,6 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 from sklearn.model_selection import ParameterGrid
 from sklearn.neighbors import KNeighborsClassifier
 
-from cripto_platform.datasets.written_marker import written_marker
 from cripto_platform.pipelines.clustering.features import check_required_columns, derive_features
 from cripto_platform.pipelines.clustering.model import (
     ReservationSegmenter,
@@ -289,16 +288,10 @@ def enrich_with_occupancy(clustered: pd.DataFrame, occupancy: pd.DataFrame) -> p
     return enriched
 
 
-def to_warehouse_rows(enriched: pd.DataFrame) -> pd.DataFrame:
+def publish_reservation_clusters(enriched: pd.DataFrame) -> pd.DataFrame:
     """Plain column types for the ``reservation_clusters`` warehouse table."""
     rows = enriched.copy()
     for column in rows.columns:
         if isinstance(rows[column].dtype, pd.StringDtype) or rows[column].dtype == object:
             rows[column] = rows[column].astype(object)
     return rows
-
-
-def publish_reservation_clusters(enriched: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """``to_warehouse_rows``, then the "written" marker of ``reservation_clusters``, saved with the table."""
-    rows = to_warehouse_rows(enriched)
-    return rows, written_marker("reservation_clusters", rows)

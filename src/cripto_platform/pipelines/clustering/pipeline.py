@@ -60,7 +60,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=nodes.publish_reservation_clusters,
                 inputs="reservation_clusters_history",
-                outputs=["reservation_clusters", "reservation_clusters_written"],  # marker: profiling runs after
+                outputs="reservation_clusters@table",  # profiling reads reservation_clusters@profile after it
                 name="publish_reservation_clusters",
             ),
             Node(

@@ -13,9 +13,7 @@ after every writer, loaded as a lazy scan per table), handed to each branch by `
 the record orders every lake profile after the writes (with ``--pipeline profiling`` alone it is the last
 run's; a table with no version yet is reported ``missing``). Warehouse tables: a ``WarehouseSourceDataset``;
 one named ``<table>@profile`` is a transcoded view of the writer's own dataset (``payments_l0@scd2``,
-``reservations@sample``), which orders it for free. ``reservation_clusters`` is written under a plain name,
-so its writer also saves a marker ``reservation_clusters_written`` (the ``"{name}_written"`` factory in
-``conf/base/catalog.yml``) and the profile is ``after`` it (a marker never written loads as ``None``).
+``reservations@sample``, ``reservation_clusters@table``), which orders it for free.
 """
 
 from __future__ import annotations
@@ -40,8 +38,7 @@ CANDIDATES: tuple[ProfiledTable, ...] = (
     # companies_l0 is upserted before payments are validated, so before payments_l0's merge.
     ProfiledTable("companies_l0", "warehouse", "companies_l0_table", after=("payments_l0@profile",)),
     ProfiledTable("reservations", "warehouse", "reservations@profile"),
-    ProfiledTable("reservation_clusters", "warehouse", "reservation_clusters_table",
-                  after=("reservation_clusters_written",)),
+    ProfiledTable("reservation_clusters", "warehouse", "reservation_clusters@profile"),
 )
 
 NAMES: tuple[str, ...] = tuple(table.name for table in CANDIDATES)
