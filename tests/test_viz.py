@@ -124,11 +124,57 @@ def test_every_pipeline_view_has_layers_and_every_edge_goes_forward(viz_server):
                             f"{nodes[target]['name']} ({nodes[target]['layer']})")
 
 
+# What the default view opens with, besides one collapsed group per pipeline: kedro-viz draws the root's children
+# (parameters are hidden by default), i.e. each group's free inputs and outputs. Kept to the datasets that cross
+# pipelines, the pipelines' deliverables and the sources read from outside (or from earlier runs).
+CROSSING = {
+    "run_metadata",  # every pipeline (RunMetadataHooks)
+    "ingestion_lake_tables",  # ingestion -> profiling: the record of its lake tables, read as lazy scans
+    "reservations", "reservation_clusters",  # clustering -> profiling
+    "payments_l0", "companies_l0",  # payments -> profiling (and companies_l0 -> recommendation)
+    "payments_index",  # payments -> recommendation
+}
+DELIVERABLES = {
+    # ingestion: the lake tables (each also reaches profiling through ingestion_lake_tables), the sales schema
+    # in the warehouse, the gaps report and the quarantines
+    "kaggle_credit_risk", "kaggle_motor_temperature", "kaggle_citesum_papers", "kaggle_citesum_summaries",
+    "kaggle_citesum_paper_categories", "crypto_candles_silver", "crypto_daily_features", "sales_zones",
+    "sales_products", "sales_points_of_sale", "sales_facts", "sales_monthly_features", "sales_warehouse",
+    "crypto_gaps_report", "credit_risk_quarantine", "motor_temperature_quarantine", "citesum_quarantine",
+    "sales_quarantine",
+    # clustering
+    "reservations_quarantine", "cluster_profile_report", "cluster_projection_chart", "model_selection_chart",
+    # payments
+    "payments_landing", "payments_landing_merged", "payments_quarantine", "payments_merge_chart",
+    # recommendation
+    "client_payment_metrics", "company_cooccurrence", "client_recommendations_table", "recommendation_quarantine",
+    "recommendation_evaluation_chart",
+    # profiling (each table's JSON and page are inside its group; the index links them)
+    "profiling_index_html", "profiling_summary_chart",
+}
+
+
 def test_default_view_opens_as_one_group_per_pipeline(viz_api):
     groups = {key for key in viz_api["modular_pipelines"] if key != "__root__" and "." not in key}
     assert groups == set(_registered_pipelines()) - {"__default__"}
     root = viz_api["modular_pipelines"]["__root__"]["children"]
     assert {child["id"] for child in root if child["type"] == "modularPipeline"} == groups
+    assert not [child for child in root if child["type"] == "task"]
+
+
+def test_default_view_shows_only_crossing_datasets_deliverables_and_sources(viz_api):
+    """The collapsed default view was 5 groups and 102 loose datasets (markers, scans, previous profiles, pages)."""
+    from kedro.framework.project import pipelines
+
+    _registered_pipelines()  # bootstraps the project
+    sources = {name.split("@")[0] for name in pipelines["__default__"].inputs()
+               if not name.startswith("params:") and name != "parameters"}
+    names = {node["id"]: node["name"] for node in viz_api["nodes"]}
+    loose = {names[child["id"]] for child in viz_api["modular_pipelines"]["__root__"]["children"]
+             if child["type"] == "data"}
+    assert loose == CROSSING | DELIVERABLES | sources, (sorted(loose - CROSSING - DELIVERABLES - sources),
+                                                         sorted((CROSSING | DELIVERABLES | sources) - loose))
+    assert len(sources) <= 8 and len(loose) <= 48
 
 
 def test_chart_datasets_are_plotly(viz_api):

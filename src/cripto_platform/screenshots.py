@@ -4,7 +4,8 @@ Runs the pipelines on small sizes in a throwaway copy of the project (its own ``
 PostgreSQL), builds kedro-viz (``kedro viz build --include-previews``), serves it on 127.0.0.1 and takes the
 pictures with headless Chromium (Debian's ``chromium`` package); the notebook chart is
 ``notebooks/recommendation.ipynb`` executed by a real kernel and rendered to HTML with nbconvert. Writes
-``docs/images/kedro-viz.png`` and ``docs/images/notebook-chart.png`` (``--out`` to change the folder).
+``docs/images/kedro-viz.png`` (the default view: a group per pipeline), ``docs/images/kedro-viz-clustering.png``
+(one pipeline opened) and ``docs/images/notebook-chart.png`` (``--out`` to change the folder).
 
 The helpers (a temporary project, small runs, the viz build, a static server, Chromium) are shared with
 ``tests/viz/test_browser.py``.
@@ -207,11 +208,12 @@ def shrink_png(path: Path, max_bytes: int = 200_000) -> Path:
 
 
 def viz_url(base: str, build: Path, dataset: str | None = None, pipeline: str = "__default__",
-            theme: str = "light", expand: bool = False) -> str:
+            theme: str = "light", expand: bool = False, sidebar: bool = True) -> str:
     """A page that opens kedro-viz on ``pipeline`` with ``dataset``'s node selected (its metadata panel open).
 
-    It first sets kedro-viz's saved settings (``localStorage["KedroViz"]``: theme, no new-feature tour) on the
-    same origin, then moves to the app, so a screenshot shows the flowchart rather than the tour.
+    It first sets kedro-viz's saved settings (``localStorage["KedroViz"]``: theme, no new-feature tour, the
+    sidebar folded or not) on the same origin, then moves to the app, so a screenshot shows the flowchart
+    rather than the tour.
     """
     import json
 
@@ -220,8 +222,9 @@ def viz_url(base: str, build: Path, dataset: str | None = None, pipeline: str = 
         nodes = json.loads((build / "api" / "main").read_text())["nodes"]
         node = next(n for n in nodes if n["name"] == dataset)
         query += f"&sid={node['id']}&sn={dataset}"
-    settings = json.dumps({"theme": theme, "showFeatureHints": False})
-    page = f"open-{pipeline}-{dataset or 'flowchart'}{'-expanded' if expand else ''}.html"
+    settings = json.dumps({"theme": theme, "showFeatureHints": False,
+                           **({} if sidebar else {"visible": {"sidebar": False}})})
+    page = f"open-{pipeline}-{dataset or 'flowchart'}{'-expanded' if expand else ''}{'' if sidebar else '-wide'}.html"
     (build / page).write_text(
         "<!doctype html><meta charset=utf-8><script>"
         f"localStorage.setItem('KedroViz', JSON.stringify(Object.assign(JSON.parse(localStorage.getItem('KedroViz')"
@@ -280,11 +283,14 @@ def main(argv: list[str] | None = None) -> int:
             build = viz_build(project)  # previews read the project's warehouse, still running here
         shutil.copy(page, build / "notebook-chart.html")
         with static_server(build) as base:
-            viz = screenshot(viz_url(base, build, pipeline="clustering", expand=True),
-                             args.out / "kedro-viz.png", budget_ms=15000, size=(1400, 850))
+            # the view kedro-viz opens with (sidebar folded: the flowchart gets the whole width), then one group
+            viz = screenshot(viz_url(base, build, sidebar=False), args.out / "kedro-viz.png", budget_ms=20000,
+                             size=(1400, 850))
+            group = screenshot(viz_url(base, build, pipeline="clustering", expand=True),
+                               args.out / "kedro-viz-clustering.png", budget_ms=15000, size=(1400, 850))
             chart = screenshot(f"{base}/notebook-chart.html", args.out / "notebook-chart.png", budget_ms=8000,
                                size=(1000, 620))
-        for path in (viz, chart):
+        for path in (viz, group, chart):
             shrink_png(path)
             print(f"{path} ({path.stat().st_size // 1024} KB)")
     finally:

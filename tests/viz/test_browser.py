@@ -33,6 +33,28 @@ def _texts(dom: str, css_class: str) -> list[str]:
     return re.findall(rf'class="{css_class}(?: [^"]*)?"[^>]*>([^<]*)<', dom)
 
 
+# The flowchart's left edge with the sidebar open (kedro-viz 12.5: a 400 px panel and an 80 px rail); the graph is
+# drawn from there to the window's right edge.
+SIDEBAR_PX = 480
+GRAPH = re.compile(r'id="pipeline-graph"[^>]*width="(\d+)" height="(\d+)"')
+NODE = re.compile(r'<g[^>]*class="pipeline-node pipeline-node--(\w+)[^"]*" '
+                  r'transform="translate\(([-\d.]+), ([-\d.]+)\)"(?: data-id="([\w.]+)")?[^>]*>\s*'
+                  r'<rect class="pipeline-node__bg[^"]*" width="([\d.]+)" height="([\d.]+)"')
+
+
+def _opening_view(dom: str) -> tuple[float, set[str]]:
+    """The zoom at which the flowchart opens (kedro-viz fits the laid-out graph into the area right of the
+    sidebar) and the collapsed groups drawn. The fit is computed from the layout, not read from the zoom
+    transform: headless Chromium may dump the page before that transition ends."""
+    width, height = (int(value) for value in GRAPH.search(dom).groups())
+    nodes = [(float(x), float(y), float(w), float(h)) for _, x, y, _, w, h in NODE.findall(dom)]
+    assert nodes, "no flowchart drawn"
+    graph_w = max(x + w / 2 for x, _, w, _ in nodes) - min(x - w / 2 for x, _, w, _ in nodes)
+    graph_h = max(y + h / 2 for _, y, _, h in nodes) - min(y - h / 2 for _, y, _, h in nodes)
+    groups = {name for kind, _, _, name, _, _ in NODE.findall(dom) if kind == "modularPipeline"}
+    return min((width - SIDEBAR_PX) / graph_w, height / graph_h), groups
+
+
 @pytest.fixture(scope="module")
 def built_project(tmp_path_factory):
     """clustering (small) and the profiling of its two warehouse tables, then the viz build, in one project."""
@@ -54,6 +76,11 @@ def test_flowchart_draws_named_nodes_in_layers_and_a_chart(built_project):
                                                           "models", "model_output", "reporting") if layer in layers]
         assert {"raw", "reporting"} <= set(layers)
         assert GROUPS <= names, f"groups drawn: {sorted(names & GROUPS)}"  # collapsed pipelines, by name
+        # It opens on the five groups, all of the graph on screen at a zoom where it is more than specks (beside
+        # 102 loose datasets the groups opened at 10%).
+        scale, groups = _opening_view(default)
+        assert groups == GROUPS, sorted(groups)
+        assert scale >= 0.2, f"the default view opens at {scale:.0%}"
         assert {"cluster_projection_chart", "reservation_clusters"} <= names
 
         chart_page = shots.viz_url(base, build, "cluster_projection_chart", pipeline="clustering")
