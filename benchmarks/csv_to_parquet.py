@@ -1,6 +1,6 @@
 """CSV to partitioned parquet: the ingestion pipeline's streaming conversion vs plain pyarrow vs pandas.
 
-    flock /tmp/cripto_bench.lock python benchmarks/csv_to_parquet.py             # 0.5 and 2 GiB
+    flock /tmp/cripto_bench.lock python benchmarks/csv_to_parquet.py             # 0.5, 2 and 4 GiB
     python benchmarks/csv_to_parquet.py --sizes-gb 0.1 0.4 --repeat 1 --keep    # smaller, keep files
 
 Generates a trades CSV (dates, timestamps, strings, integers, floats) of the largest of ``--sizes-gb``
@@ -268,7 +268,7 @@ def bench_size(args, work: Path, src: Path, rows: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes-gb", type=float, nargs="+", default=[0.5, 2.0],
+    parser.add_argument("--sizes-gb", type=float, nargs="+", default=[0.5, 2.0, 4.0],
                         help="CSV sizes; the largest is generated, smaller ones are its first lines")
     parser.add_argument("--workdir", default="/tmp/cripto_csv_bench")
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(METHODS))

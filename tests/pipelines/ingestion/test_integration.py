@@ -6,24 +6,16 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from cripto_platform.screenshots import SMALL as SMALL_RUNS
 from cripto_platform.sources.exchange import GeneratedExchange, start_server, to_ms
 from tests.conftest import run_kedro, use_bucket
 
 pytestmark = pytest.mark.integration
 
+# The screenshots' small ingestion run, plus planted bad lines and windows that fit its two months of candles.
 SMALL = {
-    "ingestion.kaggle.source": "generator",
-    "ingestion.kaggle.datasets.credit_risk.sample.n_rows": 400,
+    **SMALL_RUNS["ingestion"],
     "ingestion.kaggle.datasets.credit_risk.sample.malformed_rows": 3,
-    "ingestion.kaggle.datasets.motor_temperature.sample.n_profiles": 3,
-    "ingestion.kaggle.datasets.motor_temperature.sample.rows_per_profile": 50,
-    "ingestion.kaggle.datasets.citesum.sample.n_papers": 120,
-    "ingestion.sales.sample.n_points_of_sale": 8,
-    "ingestion.sales.sample.n_sales_per_month": 150,
-    "ingestion.sales.sample.months": 4,
-    "ingestion.crypto.start_date": "2024-01-01",
-    "ingestion.crypto.exchange.generated.listed_from": "2024-01-01",
-    "ingestion.crypto.exchange.generated.until": "2024-03-01",
     "ingestion.crypto.features.volatility_windows": [7],
     "ingestion.crypto.features.moving_average_windows": [7],
     "ingestion.crypto.features.volume_zscore_window": 7,
