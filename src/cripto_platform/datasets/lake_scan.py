@@ -112,7 +112,7 @@ class LakeTablesDataset(AbstractDataset[dict[str, Any], dict[str, ParquetSource]
         return self._record.exists()
 
     def _describe(self) -> dict[str, Any]:
-        return {"record": self._record._describe().get("filepath"), "tables": sorted(self._scans)}
+        return {"filepath": self._record._describe().get("filepath"), "tables": sorted(self._scans)}
 
     def preview(self, nrows: int = 20) -> TablePreview:
         """What the last run recorded, a row per table: versions written and rows (kedro-viz)."""
