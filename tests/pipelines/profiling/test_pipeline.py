@@ -71,3 +71,18 @@ def test_lake_profiles_read_the_record_of_every_lake_table_ingestion_writes():
     assert set(opener.outputs) == {table.source for table in CANDIDATES if table.kind == "lake"}
     assert "ingestion_lake_tables" in profiling.inputs()
     assert not {f"{name}_written" for name in lake} & profiling.inputs()
+
+
+def test_the_record_scans_each_lake_table_where_its_writer_writes_it():
+    """The record's path/table per lake table come from the table's own catalog entry (resolved config), in the
+    base and the cloud environment, so moving a table in catalog_ingestion.yml moves its profile too."""
+    from kedro.config import OmegaConfigLoader
+
+    from tests.conftest import PROJECT_ROOT
+
+    for env in ("local", "cloud"):
+        catalog = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)["catalog"]
+        tables = catalog["ingestion_lake_tables"]["tables"]
+        assert tables, env
+        for name, spec in tables.items():
+            assert spec == {"path": catalog[name]["path"], "table": catalog[name]["table"]}, (env, name)
