@@ -76,3 +76,21 @@ def test_a_blank_or_failed_download_leaves_no_temporary_folder(tmp_path):
     with pytest.raises(KaggleDownloadError, match=r"empty \['credit_risk_dataset.csv'\]"):
         KaggleConnector(blank).download("laotse/credit-risk-dataset", 1, ["credit_risk_dataset.csv"])
     assert not blank.folders[0].exists()
+
+
+def test_a_download_is_copied_into_an_s3_raw_zone(monkeypatch, s3_bucket, credit_risk_params):
+    """The cloud lake: the raw zone copies the file on disk to the bucket in pieces, byte for byte."""
+    import s3fs
+
+    api = ChunkWritingKaggleApi(mib=20)  # several 8 MiB pieces: a multipart upload
+    monkeypatch.setattr(kaggle_nodes, "make_connector", lambda: KaggleConnector(api))
+    raw_zone = RawVersionsDataset(path=f"s3://{s3_bucket}/01_raw/kaggle", dataset="cripto_platform.datasets.BytesDataset")
+    raw_zone.save(kaggle_nodes.download_kaggle_datasets(credit_risk_params, "20240105"))
+
+    stored = RawVersionsDataset(path=f"s3://{s3_bucket}/01_raw/kaggle", dataset="cripto_platform.datasets.BytesDataset")
+    raw = stored.load()
+    key = "credit_risk/20240105/credit_risk_dataset.csv"
+    assert raw[key].size() == api.size
+    assert hashlib.sha256(raw[key]()).hexdigest() == api.sha256
+    listing = s3fs.S3FileSystem().find(f"{s3_bucket}/01_raw/kaggle")
+    assert not [path for path in listing if ".staging-" in path]  # swapped in, nothing left behind
