@@ -3,7 +3,7 @@
 
 Each run is a fresh subprocess (imports not timed; the time is ``session.run``) in a fresh temporary copy of the
 project (conf/, pyproject.toml, .telemetry, an empty src/, as ``tests/conftest.py``'s ``kedro_project``) at the
-small sizes of the integration tests (``SMALL`` below, as in ``tests/runners/test_dask_runner.py``), against one
+small sizes of the integration tests (``SMALL``, imported from ``tests/runners/test_dask_runner.py``), against one
 embedded PostgreSQL in a temporary directory (``CRIPTO_WAREHOUSE_PGDATA``) whose ``public`` schema is dropped
 before every run; the server is stopped and the directory removed at the end. Runners are interleaved and their
 order rotated from round to round. Runners:
@@ -58,26 +58,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNNERS = ("sequential", "parallel", "parallel_spawn", "dask", "dask_warm")
 SIMULATED_WORKERS = (1, 2, 4, 8, 16, 64)
 
-# Every pipeline at the sizes their own integration tests use (tests/runners/test_dask_runner.py).
-SMALL = {
-    "clustering.sample_data.n_reservations": 600,
-    "payments.sample_data.payments_per_day": 80,
-    "payments.window.lookback_days": 20,
-    "ingestion.kaggle.source": "generator",
-    "ingestion.kaggle.datasets.credit_risk.sample.n_rows": 300,
-    "ingestion.kaggle.datasets.credit_risk.sample.malformed_rows": 3,
-    "ingestion.kaggle.datasets.motor_temperature.sample.n_profiles": 3,
-    "ingestion.kaggle.datasets.motor_temperature.sample.rows_per_profile": 20,
-    "ingestion.kaggle.datasets.citesum.sample.n_papers": 100,
-    "ingestion.sales.sample.n_points_of_sale": 8,
-    "ingestion.sales.sample.n_sales_per_month": 100,
-    "ingestion.sales.sample.months": 4,
-    "ingestion.crypto.start_date": "2024-01-01",
-    "ingestion.crypto.exchange.generated.listed_from": "2024-01-01",
-    "ingestion.crypto.exchange.generated.until": "2024-03-01",
-    "ingestion.version": "20240301",
-    "payments.window.process_time": "2026-09-20T06:00:00+00:00",
-}
+# Every pipeline at the sizes its Dask integration test uses: that test's own parameters, not a copy of them.
+sys.path.insert(0, str(ROOT))
+from tests.runners.test_dask_runner import SMALL  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -2,10 +2,8 @@
 
 import json
 import os
-import random
 import signal
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,21 +11,10 @@ import urllib.request
 
 import pytest
 
+from cripto_platform.screenshots import free_port
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    """A free port below 49152: kedro viz refuses the ephemeral range the OS hands out for port 0."""
-    for port in random.sample(range(20000, 40000), 200):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port between 20000 and 40000")
 
 
 LAYER_ORDER = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"]
@@ -36,7 +23,7 @@ LAYER_ORDER = ["raw", "intermediate", "primary", "feature", "model_input", "mode
 @pytest.fixture(scope="module")
 def viz_server():
     """A running ``kedro viz run``; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     kedro = shutil.which("kedro", path=os.path.dirname(sys.executable))
     server = subprocess.Popen(
         [kedro, "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],

@@ -181,6 +181,15 @@ def atomic_write(
         fs.invalidate_cache(path)
 
 
+def version_folders(fs: fsspec.AbstractFileSystem, root: str, pattern: re.Pattern, child: str) -> list[str]:
+    """Names of the folders under ``root`` that match ``pattern`` and hold ``child``, oldest first (fresh listing)."""
+    fs.invalidate_cache()
+    if not fs.exists(root):
+        return []
+    names = (entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(root, detail=False))
+    return sorted(name for name in names if pattern.match(name) and fs.exists(f"{root}/{name}/{child}"))
+
+
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return protocol in ("file", "local")
@@ -260,15 +269,7 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
 
     def versions(self) -> list[str]:
         """Versions (yyyymmdd) holding this table, oldest first."""
-        self._fs.invalidate_cache()
-        if not self._fs.exists(self._root):
-            return []
-        found = []
-        for entry in self._fs.ls(self._root, detail=False):
-            name = entry.rstrip("/").rsplit("/", 1)[-1]
-            if VERSION_PATTERN.match(name) and self._fs.exists(f"{self._root}/{name}/{self._table}"):
-                found.append(name)
-        return sorted(found)
+        return version_folders(self._fs, self._root, VERSION_PATTERN, self._table)
 
     def table_path(self, version: str) -> str:
         return f"{self._root}/{version}/{self._table}"

@@ -18,7 +18,7 @@ from kedro_datasets._typing import TablePreview
 
 from cripto_platform.datasets._preview import table_preview
 
-from cripto_platform.datasets.lake import atomic_write
+from cripto_platform.datasets.lake import atomic_write, version_folders
 
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$")
 
@@ -54,11 +54,7 @@ class RunReportDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
 
     def versions(self) -> list[str]:
         """Run versions holding this file, oldest first."""
-        self._fs.invalidate_cache()
-        if not self._fs.exists(self._root):
-            return []
-        names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in self._fs.ls(self._root, detail=False)]
-        return sorted(n for n in names if _VERSION.match(n) and self._fs.exists(f"{self._root}/{n}/{self._filename}"))
+        return version_folders(self._fs, self._root, _VERSION, self._filename)
 
     def load(self) -> dict[str, Any]:
         versions = self.versions()
