@@ -96,13 +96,16 @@ def _source_folder_configured(catalog, name: str) -> bool:
 
 def _sample_sources(parameters: dict[str, Any], pipeline, catalog=None) -> dict[str, bool]:
     """Which outside sources this run reads from the seeded sample-data generators (rows planted bad on purpose)."""
-    from cripto_platform.sources.kaggle import kaggle_credentials_configured
+    from cripto_platform.sources.kaggle import use_kaggle
 
-    kaggle_source = _param(parameters, "ingestion", "kaggle", "source", default="auto")
+    try:
+        kaggle_sample = not use_kaggle(_param(parameters, "ingestion", "kaggle", "source", default="auto"))
+    except ValueError:  # the ingestion run itself reports a bad source; a summary label must not stop any run
+        kaggle_sample = False
     return {
         # The clustering pipeline seeds the warehouse table it then extracts (node tagged sample_data).
         "clustering": any("sample_data" in node.tags for node in pipeline.nodes),
-        "kaggle": kaggle_source == "generator" or (kaggle_source == "auto" and not kaggle_credentials_configured()),
+        "kaggle": kaggle_sample,
         "sales": not _source_folder_configured(catalog, "sales_source"),
         "crypto": not _param(parameters, "ingestion", "crypto", "exchange", "base_url"),
         "payments": _param(parameters, "payments", "source", "kind", default="generator") == "generator",

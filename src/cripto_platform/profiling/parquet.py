@@ -116,14 +116,14 @@ class _Column:
         if present.len():
             self.distinct.add(present.hash(seed=0).to_numpy())
         if self.kind == "numeric":
-            values = present.cast(pl.Float64).to_numpy()
+            full = series.cast(pl.Float64).fill_null(np.nan).to_numpy()  # NaN wherever missing_mask is set
+            values = full[~missing_mask.to_numpy()] if missing else full
             if values.size:
                 self._extreme(float(values.min()), float(values.max()))
                 self.moments.add(values)
                 self.zeros += int((values == 0).sum())
                 self.negatives += int((values < 0).sum())
-            full = series.cast(pl.Float64).fill_null(np.nan).to_numpy()
-            return np.where(missing_mask.to_numpy(), np.nan, full)
+            return full
         if self.kind in ("datetime", "date"):
             self.seconds_per_unit = _seconds_per_unit(series.dtype)
             physical = series.to_physical().cast(pl.Float64).fill_null(np.nan).to_numpy()

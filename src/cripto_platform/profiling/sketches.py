@@ -131,8 +131,8 @@ class RowSample:
             self._compact()
 
     def _compact(self) -> None:
-        if not self._keys:
-            return
+        if not self._keys or (len(self._keys) == 1 and self._pending <= self.size):
+            return  # already one array within size: reading the sample must not copy it
         keys = np.concatenate(self._keys)
         values = np.concatenate(self._values)
         if keys.size > self.size:

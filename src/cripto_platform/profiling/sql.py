@@ -142,18 +142,19 @@ def profile_table(
         selected: list[tuple[str, str, sql.Composable]] = [("rows", "", sql.SQL("count(*)"))]
         for name, data_type in columns:
             selected += [(name, key, expr) for key, expr in _aggregates(name, data_type, kinds[name])]
-        cursor.execute(sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(e for _, _, e in selected), table))
+        # One scan for every column's aggregates and the rows' in-memory size.
+        selected.append(("", "in_memory", sql.SQL("coalesce(sum(pg_column_size(profiled_row.*)), 0)")))
+        aggregates = sql.SQL(", ").join(e for _, _, e in selected)
+        cursor.execute(sql.SQL("SELECT {} FROM {} AS profiled_row").format(aggregates, table))
         values = cursor.fetchone()
         figures: dict[str, dict[str, Any]] = {name: {} for name, _ in columns}
-        for (name, key, _), value in zip(selected[1:], values[1:], strict=True):
+        for (name, key, _), value in zip(selected[1:-1], values[1:-1], strict=True):
             figures[name][key] = value
-        rows = int(values[0])
+        rows, in_memory = int(values[0]), int(values[-1])
         cursor.execute(sql.SQL("SELECT count(*) FROM (SELECT DISTINCT * FROM {}) AS d").format(table))
         distinct_rows = int(cursor.fetchone()[0])
         cursor.execute("SELECT pg_total_relation_size(%s::regclass)", (source.table,))
         on_disk = int(cursor.fetchone()[0])
-        cursor.execute(sql.SQL("SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {} AS t").format(table))
-        in_memory = int(cursor.fetchone()[0])
         reports = []
         for name, data_type in columns:
             f, kind = figures[name], kinds[name]
@@ -201,13 +202,18 @@ def profile_table(
         pearson = [[None] * len(numeric) for _ in numeric]
         spearman_ok = rows <= options["spearman_max_rows"]
         spearman = [[None] * len(numeric) for _ in numeric] if spearman_ok else None
-        for i, (a, da) in enumerate(numeric):
-            for j, (b, db) in enumerate(numeric[i:], start=i):
-                x, y = _value(a, da), _value(b, db)
-                cursor.execute(sql.SQL("SELECT corr({}, {}) FROM {}").format(x, y, table))
-                pearson[i][j] = pearson[j][i] = number(cursor.fetchone()[0])
-                if spearman_ok:
-                    spearman[i][j] = spearman[j][i] = _spearman(cursor, table, x, y)
+        pairs = [(i, j) for i in range(len(numeric)) for j in range(i, len(numeric))]
+        expressions = {i: _value(*numeric[i]) for i in range(len(numeric))}
+        if pairs:  # every Pearson pair in one scan (Spearman ranks each pair in a query of its own)
+            cursor.execute(sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join(sql.SQL("corr({}, {})").format(expressions[i], expressions[j]) for i, j in pairs),
+                table,
+            ))
+            for (i, j), value in zip(pairs, cursor.fetchone(), strict=True):
+                pearson[i][j] = pearson[j][i] = number(value)
+        if spearman_ok:
+            for i, j in pairs:
+                spearman[i][j] = spearman[j][i] = _spearman(cursor, table, expressions[i], expressions[j])
         for i in range(len(numeric)):  # a column with itself: 1 unless constant/empty (as pandas)
             pearson[i][i] = 1.0 if pearson[i][i] is not None else None
             if spearman is not None:

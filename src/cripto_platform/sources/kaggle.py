@@ -53,6 +53,13 @@ def kaggle_credentials_configured(environ: dict[str, str] | None = None) -> bool
     return (config_dir / "kaggle.json").is_file()
 
 
+def use_kaggle(source: str) -> bool:
+    """Whether parameter ``ingestion.kaggle.source`` (auto | kaggle | generator) means downloading from Kaggle."""
+    if source not in ("auto", "kaggle", "generator"):
+        raise ValueError(f"parameter ingestion.kaggle.source must be auto, kaggle or generator, got '{source}'")
+    return source == "kaggle" or (source == "auto" and kaggle_credentials_configured())
+
+
 class DownloadedFile:
     """One downloaded file, left on disk: ``open()`` streams it, ``size()`` and ``sha256()`` read it in
     pieces, and calling it returns its bytes (what a raw-zone loader returns).

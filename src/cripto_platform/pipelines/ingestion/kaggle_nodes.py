@@ -26,7 +26,7 @@ from cripto_platform.sources.kaggle import (
     file_sha256,
     file_size,
     generate_kaggle_files,
-    kaggle_credentials_configured,
+    use_kaggle,
 )
 
 logger = logging.getLogger(__name__)
@@ -37,12 +37,6 @@ def make_connector() -> KaggleConnector:
     return KaggleConnector()
 
 
-def _use_kaggle(source: str) -> bool:
-    if source not in ("auto", "kaggle", "generator"):
-        raise ValueError(f"parameter ingestion.kaggle.source must be auto, kaggle or generator, got '{source}'")
-    return source == "kaggle" or (source == "auto" and kaggle_credentials_configured())
-
-
 def download_kaggle_datasets(params: dict[str, Any], version: str) -> dict[str, bytes | DownloadedFile]:
     """Raw files of every enabled dataset as ``{dataset}/{version}/{file}``, plus a ``_manifest.json`` each.
 
@@ -50,13 +44,13 @@ def download_kaggle_datasets(params: dict[str, Any], version: str) -> dict[str, 
     writes nothing and every earlier version stays as it was. Downloaded files are returned on disk
     (``DownloadedFile``), which the raw zone copies in pieces: memory does not grow with the file.
     """
-    use_kaggle = _use_kaggle(params["source"])
-    connector = make_connector() if use_kaggle else None
+    from_kaggle = use_kaggle(params["source"])
+    connector = make_connector() if from_kaggle else None
     raw: dict[str, bytes | DownloadedFile] = {}
     for name, spec in params["datasets"].items():
         if not spec["enabled"]:
             continue
-        if use_kaggle:
+        if from_kaggle:
             files = connector.download(spec["ref"], spec["version"], spec["files"])
         else:
             files = generate_kaggle_files(spec["generator"], spec["sample"], params["seed"])
@@ -64,7 +58,7 @@ def download_kaggle_datasets(params: dict[str, Any], version: str) -> dict[str, 
             "dataset": name,
             "ref": spec["ref"],
             "kaggle_version": spec["version"],
-            "origin": "kaggle" if use_kaggle else "generator",
+            "origin": "kaggle" if from_kaggle else "generator",
             "files": {file: {"bytes": file_size(data), "sha256": file_sha256(data)} for file, data in files.items()},
         }
         raw.update({f"{name}/{version}/{file}": data for file, data in files.items()})
