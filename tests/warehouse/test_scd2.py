@@ -750,3 +750,30 @@ def test_a_crash_between_the_merge_commit_and_the_confirmation_re_reads_the_wind
     assert _merges(tables, warehouse_url).iloc[-1]["unchanged"] == len(batch)
     watermark.confirm()
     assert watermark.load()["last_update"] == "2025-03-03T00:00:00+00:00"
+
+
+def test_reading_the_table_does_not_wait_behind_a_running_merge(tables, warehouse_url):
+    """Once the table exists, load() runs no DDL (ALTER TABLE / CREATE INDEX take table locks even when they
+    change nothing): a merge holding its table lock does not block a notebook's or kedro-viz's read."""
+    import threading
+
+    from cripto_platform.warehouse import get_engine
+
+    dataset = _dataset(tables, warehouse_url)
+    rng = np.random.default_rng(31)
+    batch, _ = deduplicate_payments(random_batch(rng, 10, 10, 0, None))
+    dataset.save(_payload(batch, "2025-03-01T00:00:00+00:00"))
+
+    merging = get_engine(warehouse_url).raw_connection()
+    loaded = {}
+    try:
+        with merging.cursor() as cursor:  # what a running merge holds on its table until it commits
+            cursor.execute(f'LOCK TABLE "{tables["table"]}" IN SHARE ROW EXCLUSIVE MODE')
+        reader = threading.Thread(target=lambda: loaded.update(frame=dataset.load()), daemon=True)
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "load() waited for the merge's table lock"
+    finally:
+        merging.rollback()
+        merging.close()
+    assert len(loaded["frame"]) == len(batch)

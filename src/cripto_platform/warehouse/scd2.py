@@ -61,13 +61,20 @@ KEY_CHUNK_ROWS = 200_000  # the key stage is encoded and sent in chunks of this 
 
 
 def ensure_payments_tables(cursor, payments: str, merge_log: str) -> None:
-    """Create the SCD2 table, its partial indexes (current key; client) and its merge log when missing."""
+    """Create the SCD2 table, its partial indexes (current key; client) and its merge log when missing.
+
+    When everything ``payments_ddl.sql`` makes is already in place this is one catalog query: its ALTER
+    TABLE and CREATE INDEX statements take table locks even when they change nothing, which would make
+    every merge wait for autovacuum and every reader of the table wait behind a running merge.
+    """
+    names = {"payments": payments, "payments_current_key": f"{payments}_current_key",
+             "payments_current_key_hash": f"{payments}_current_key_hash",
+             "payments_client_current": f"{payments}_client_current", "merge_log": merge_log}
+    cursor.execute(load_sql("payments_ddl_in_place"), names)
+    if cursor.fetchone()[0]:
+        return
     lock_ddl(cursor, payments)
-    cursor.execute(
-        load_statement("payments_ddl", payments=payments, payments_current_key=f"{payments}_current_key",
-                   payments_current_key_hash=f"{payments}_current_key_hash",
-                   payments_client_current=f"{payments}_client_current", merge_log=merge_log)
-    )
+    cursor.execute(load_statement("payments_ddl", **names))
 
 
 def _check_batch(rows: pd.DataFrame, table: str) -> tuple[np.ndarray, np.ndarray]:
