@@ -43,6 +43,7 @@ from kedro.io import DatasetError
 from psycopg2 import sql
 
 from cripto_platform.payments import COMPARED, KEY, MAX_CENTS, PAYMENT_COLUMNS
+from cripto_platform.run_metadata import utc_timestamp
 from cripto_platform.warehouse.binary_copy import (
     copy_binary,
     copy_binary_chunks,
@@ -327,8 +328,7 @@ def merge_payments_scd2(
     payment_ids, order = _check_batch(rows, table)  # order: the batch in key order
     suffix = uuid.uuid4().hex[:8]
     names = {"payments": table, "keys": f"{table}_keys_{suffix}", "closing": f"{table}_closing_{suffix}"}
-    effective = pd.Timestamp(effective_at)
-    effective = effective.tz_localize("UTC") if effective.tzinfo is None else effective  # naive means UTC
+    effective = utc_timestamp(effective_at)  # naive means UTC
     params = {"effective_at": effective.to_pydatetime(), "batch_id": batch_id, "run_id": run_id}
     timings: dict[str, float] = {}
 

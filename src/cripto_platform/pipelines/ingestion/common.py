@@ -36,11 +36,6 @@ def of_version(tables: pd.DataFrame | dict[str, pd.DataFrame], version: str) -> 
     return tables[str(version)]
 
 
-def store_versions(*tables: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-    """The ``{version: frame}`` outputs of this run, unchanged, for the lake datasets to write."""
-    return tables
-
-
 def with_markers(names: tuple[str, ...], *tables: Any) -> tuple[Any, ...]:
     """``tables`` unchanged, then one "written" marker per table (``names`` in the same order).
 

@@ -157,8 +157,9 @@ def _fast_read(chunk, first, types, present, delimiter, date_format, line_number
 INT64_OUT_OF_RANGE = " (out of int64 range)"
 
 
-def _coerce(values: pd.Series, kind: str, date_format: str | None) -> tuple[pd.Series, pd.Series, pd.Series | str]:
-    """Vectorised conversion of a string column; returns (converted, unparseable mask, note per bad value)."""
+def coerce_text(values: pd.Series, kind: str, date_format: str | None) -> tuple[pd.Series, pd.Series, pd.Series | str]:
+    """Vectorised conversion of a string column (CSV fields, JSON values as text); returns (converted,
+    unparseable mask, note per bad value). Blank values are missing, not unparseable."""
     present = values.notna() & values.str.strip().ne("")
     note: pd.Series | str = ""
     if kind in ("int64", "float64"):
@@ -230,7 +231,7 @@ def _slow_read(chunk, first, types, present, delimiter, date_format, dataset, li
     converted = {}
     for name in present:
         kind = types.get(name, "string")
-        values, bad, note = _coerce(frame[name], kind, date_format if kind in ("date", "timestamp") else None)
+        values, bad, note = coerce_text(frame[name], kind, date_format if kind in ("date", "timestamp") else None)
         converted[name] = values
         if bad.any():  # only the failing rows are touched, with vectorised string operations
             detail = f"column '{name}': cannot parse '" + frame.loc[bad, name].astype(str) + f"' as {kind}"
@@ -447,7 +448,7 @@ class TypedCsvStream:
     def quarantine(self) -> pd.DataFrame:
         """The lines rejected so far, in line order."""
         if not self._parts:
-            return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+            return empty_quarantine()
         frame = pd.concat(self._parts, ignore_index=True) if len(self._parts) > 1 else self._parts[0]
         return frame.sort_values("line_number", kind="stable").reset_index(drop=True)
 

@@ -16,6 +16,7 @@ from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     TypedCsvStream,
     check_schema,
+    coerce_text,
     csv_options,
     empty_quarantine,
     typed_csv_stream,
@@ -161,20 +162,6 @@ def _read_json_lines(data: bytes, key: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).assign(_line=np.array(lines, dtype="int64"))
 
 
-def _parse_json_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """``values`` as dates (yyyy-mm-dd) and the mask of those present that do not parse."""
-    parsed = pd.to_datetime(values.astype("string"), format="%Y-%m-%d", errors="coerce")
-    return parsed, values.notna() & parsed.isna()
-
-
-def _parse_json_counts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """``values`` as nullable int64 and the mask of those present that are not whole numbers within int64."""
-    numbers = pd.to_numeric(values.astype("string"), errors="coerce").astype("Float64")
-    whole = numbers.notna() & (numbers % 1 == 0) & (numbers.abs() < 2.0**63)
-    bad = values.notna() & ~whole.fillna(False)
-    return numbers.where(whole).astype("Int64"), bad
-
-
 def _json_quarantine(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     """Quarantine rows of JSON-lines records: their file, line, reason and the record as JSON."""
     return pd.DataFrame(
@@ -207,11 +194,12 @@ def citesum_tables(
     key_text = papers["paper_id"].astype("string").str.strip()
     no_key = key_text.isna() | key_text.eq("")
     duplicated = ~no_key & key_text.duplicated(keep="first")
-    first_line = papers[~no_key].assign(_key=key_text).drop_duplicates("_key").set_index("_key")
-    published, bad_published = _parse_json_dates(papers["published"])
-    citations, bad_citations = _parse_json_counts(
-        papers["n_citations"] if "n_citations" in papers else pd.Series(pd.NA, index=papers.index, dtype="object")
-    )
+    # Where each key is first seen (only its file and line: the frame holds every abstract).
+    keyed_at = papers.loc[~no_key, ["_file", "_line"]].set_axis(key_text[~no_key])
+    first_line = keyed_at[~keyed_at.index.duplicated(keep="first")]
+    published, bad_published, _ = coerce_text(papers["published"].astype("string"), "date", "%Y-%m-%d")
+    citations = papers["n_citations"] if "n_citations" in papers else pd.Series(pd.NA, index=papers.index, dtype="object")
+    citations, bad_citations, _ = coerce_text(citations.astype("string"), "int64", None)
     keyed = ~no_key & ~duplicated
     bad_published &= keyed
     bad_citations &= keyed & ~bad_published

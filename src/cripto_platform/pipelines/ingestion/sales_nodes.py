@@ -16,6 +16,7 @@ from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     check_schema,
     csv_options,
+    empty_quarantine,
     read_typed_csv,
     snake_case,
 )
@@ -139,7 +140,7 @@ def _duplicate_keys(frame: pd.DataFrame, key: str, lines: str, dataset: str, mod
     """Fail naming every duplicated ``key`` value and its lines, or (``quarantine``) keep each key's first row."""
     repeated = frame[key].duplicated(keep=False)
     if not repeated.any():
-        return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        return frame, empty_quarantine()
     where = frame[repeated].groupby(key, sort=True)[lines].apply(lambda s: ", ".join(map(str, s)))
     named = ", ".join(f"{value} (lines {at})" for value, at in list(where.items())[:20])
     more = f" and {len(where) - 20} more" if len(where) > 20 else ""
@@ -185,7 +186,7 @@ def _read_points(data: bytes, key: str, params: dict[str, Any], tolerated: list[
         )
         quarantines.append(_quarantine_rows(points[bad].drop(columns="_record"), key, points.loc[bad, "_line"], reasons))
     points = points.assign(fecha_alta=parsed.dt.date.where(parsed.notna(), None))
-    return points.drop(columns="_record"), pd.concat(quarantines or [pd.DataFrame(columns=QUARANTINE_COLUMNS)], ignore_index=True)
+    return points.drop(columns="_record"), pd.concat(quarantines or [empty_quarantine()], ignore_index=True)
 
 
 def _file_month(name: str) -> pd.Period | None:
@@ -198,7 +199,7 @@ def _check_month(sales: pd.DataFrame, quarantine: pd.DataFrame, key: str, params
     """Rows of a monthly file dated outside its month are quarantined; a file where most dates fail is an error."""
     month = _file_month(key)
     if month is None:
-        return sales, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        return sales, empty_quarantine()
     dates = pd.to_datetime(sales["fecha"])
     outside = dates.dt.to_period("M") != month
     date_columns = [name for name, kind in params["columns"]["sales"].items() if kind == "date"]
@@ -278,7 +279,7 @@ def process_sales(
     sales["anio"] = pd.to_datetime(sales["fecha"]).dt.year.astype("int64")
     quarantine = pd.concat(
         [q for q in (*quarantines, orphan_points, orphan_products, orphan_points_of_sale) if not q.empty]
-        or [pd.DataFrame(columns=QUARANTINE_COLUMNS)],
+        or [empty_quarantine()],
         ignore_index=True,
     )
     logger.info(
