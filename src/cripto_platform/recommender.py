@@ -185,7 +185,8 @@ def _top_n_chunk(history: sp.csr_matrix, similarity: sp.csr_matrix, n: int, item
     rows, cols, values = scores.row[positive], scores.col[positive], scores.data[positive]
     order = np.lexsort((cols, -values, rows))  # by client, then score descending, then item
     rows, cols, values = rows[order], cols[order], values[order]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+    starts = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=history.shape[0]))[:-1]))
+    rank = np.arange(len(rows)) - starts[rows]  # position within the client's sorted scores
     keep = rank < n
     items[rows[keep], rank[keep]] = cols[keep]
     best[rows[keep], rank[keep]] = values[keep]
@@ -207,10 +208,17 @@ def fill_with_popular(items: np.ndarray, history: sp.csr_matrix, popular_items: 
         return items, filled
     paid_per_row = np.diff(history.indptr)
     candidates = np.asarray(popular_items, dtype=np.int64)[: n + int(paid_per_row[needing].max())]
+    column_of = np.full(max(int(items.max()), int(candidates.max())) + 1, -1, dtype=np.int64)
+    column_of[candidates] = np.arange(len(candidates))
     for start in range(0, len(needing), chunk_rows):
         rows = needing[start:start + chunk_rows]
         taken = history[rows][:, candidates].toarray() != 0
-        taken |= (items[rows][:, :, None] == candidates[None, None, :]).any(axis=1)
+        # Candidates already recommended: mark their columns through a position map (rows x n, not
+        # rows x n x candidates).
+        chosen = items[rows]
+        chosen_rows, chosen_slots = np.nonzero(chosen >= 0)
+        columns = column_of[chosen[chosen_rows, chosen_slots]]
+        taken[chosen_rows[columns >= 0], columns[columns >= 0]] = True
         available = ~taken
         rank = np.cumsum(available, axis=1)
         found = n - missing[rows]

@@ -58,7 +58,7 @@ def select_payments_window(payments: pd.DataFrame, params: WindowParams) -> tupl
             f"{until.isoformat()}); nothing was written, the previous company_index and client_recommendations stand"
         )
     undated = paid_at.isna().to_numpy()  # kept so that check_payments quarantines and counts them
-    window = payments.loc[inside | undated].reset_index(drop=True).copy()
+    window = payments.loc[inside | undated].reset_index(drop=True)
     window["payment_at"] = paid_at[inside | undated].to_numpy()
     logger.info("recommendation window [%s, %s]: %d of %d payments", since.isoformat(), until.isoformat(),
                 len(window), len(payments))
