@@ -38,3 +38,10 @@ def table_exists(url: str | None, table: str) -> bool:
 def limited(table: str, nrows: int) -> sql.Composed:
     """``SELECT * FROM <table> LIMIT <nrows>``, the table name quoted."""
     return sql.SQL("SELECT * FROM {} LIMIT {}").format(sql.Identifier(table), sql.Literal(int(nrows)))
+
+
+def warehouse_table_preview(url: str | None, table: str, nrows: int) -> TablePreview:
+    """A warehouse table's first ``nrows`` rows for kedro-viz (``LIMIT``); empty before the table is written."""
+    if not table_exists(url, table):
+        return TablePreview({"columns": [], "index": [], "data": []})
+    return query_preview(url, limited(table, nrows))

@@ -9,7 +9,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 from psycopg2 import sql
 
-from cripto_platform.datasets._preview import limited, query_preview, table_exists
+from cripto_platform.datasets._preview import query_preview, warehouse_table_preview
 from cripto_platform.warehouse import copy_dataframe, create_table_for, get_engine, load_sql, transaction
 from cripto_platform.warehouse.loading import with_identifiers
 
@@ -172,6 +172,4 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
 
     def preview(self, nrows: int = 20) -> TablePreview:
         """The table's first ``nrows`` rows for kedro-viz (``LIMIT``); empty before the table is written."""
-        if not table_exists(self.warehouse_url_config, self._table):
-            return TablePreview({"columns": [], "index": [], "data": []})
-        return query_preview(self.warehouse_url_config, limited(self._table, nrows))
+        return warehouse_table_preview(self.warehouse_url_config, self._table, nrows)

@@ -7,7 +7,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
-from cripto_platform.datasets._preview import limited, query_preview, table_exists
+from cripto_platform.datasets._preview import warehouse_table_preview
 
 from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
 from cripto_platform.profiling.sources import WarehouseSource
@@ -48,6 +48,4 @@ class WarehouseSourceDataset(WarehouseDatasetMixin, AbstractDataset[None, Wareho
 
     def preview(self, nrows: int = 20) -> TablePreview:
         """The table's first ``nrows`` rows for kedro-viz (``LIMIT``); empty before the table is written."""
-        if not table_exists(self.warehouse_url_config, self._table):
-            return TablePreview({"columns": [], "index": [], "data": []})
-        return query_preview(self.warehouse_url_config, limited(self._table, nrows))
+        return warehouse_table_preview(self.warehouse_url_config, self._table, nrows)
