@@ -190,12 +190,11 @@ def detect_crypto_gaps(silver: pd.DataFrame | dict[str, pd.DataFrame], version: 
     return report
 
 
-def _rolling(frame: pd.DataFrame, column: str, window: int, min_periods: int, how: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per symbol, ``how`` (mean/std) of ``column`` over the observations in the trailing ``window`` days, and their count."""
-    rolling = frame.set_index("date").groupby("symbol", sort=False)[column].rolling(f"{window}D", min_periods=min_periods)
-    value = rolling.std(ddof=1) if how == "std" else rolling.mean()
-    count = frame.set_index("date").groupby("symbol", sort=False)[column].rolling(f"{window}D", min_periods=1).count()
-    return value.to_numpy(), count.to_numpy().astype("int64")
+def _rolling(frame: pd.DataFrame, column: str, window: int):
+    """Per symbol, ``column`` over the observations in the trailing ``window`` days (a pandas rolling window),
+    and how many observations each row's window holds."""
+    rolling = frame.set_index("date").groupby("symbol", sort=False)[column].rolling(f"{window}D", min_periods=1)
+    return rolling, rolling.count().to_numpy().astype("int64")
 
 
 def daily_features(
@@ -224,15 +223,21 @@ def daily_features(
         return max(1, math.ceil(round(fraction * window, 9)))
 
     z_window = params["volume_zscore_window"]
+    closes = {}  # one rolling pass per window over the closes: candle counts and moving averages
     for window in sorted({*params["volatility_windows"], *params["moving_average_windows"], z_window}):
-        _, daily[f"n_candles_{window}d"] = _rolling(daily, "close", window, 1, "mean")
+        closes[window], daily[f"n_candles_{window}d"] = _rolling(daily, "close", window)
     for window in params["volatility_windows"]:
-        daily[f"volatility_{window}d"], daily[f"n_returns_{window}d"] = _rolling(daily, "log_return_1d", window, minimum(window), "std")
+        returns, count = _rolling(daily, "log_return_1d", window)
+        daily[f"volatility_{window}d"] = np.where(count >= minimum(window), returns.std(ddof=1).to_numpy(), np.nan)
+        daily[f"n_returns_{window}d"] = count
     for window in params["moving_average_windows"]:
-        daily[f"ma_{window}d"], _ = _rolling(daily, "close", window, minimum(window), "mean")
+        enough = daily[f"n_candles_{window}d"].to_numpy() >= minimum(window)
+        daily[f"ma_{window}d"] = np.where(enough, closes[window].mean().to_numpy(), np.nan)
         daily[f"close_to_ma_{window}d"] = daily["close"] / daily[f"ma_{window}d"] - 1
-    mean, _ = _rolling(daily, "volume", z_window, minimum(z_window), "mean")
-    std, _ = _rolling(daily, "volume", z_window, minimum(z_window), "std")
+    volumes, count = _rolling(daily, "volume", z_window)
+    enough = count >= minimum(z_window)
+    mean = np.where(enough, volumes.mean().to_numpy(), np.nan)
+    std = np.where(enough, volumes.std(ddof=1).to_numpy(), np.nan)
     daily[f"volume_zscore_{z_window}d"] = (daily["volume"] - mean) / std
     next_day = daily.groupby("symbol", sort=False)["date"].shift(-1) == daily["date"] + pd.Timedelta(days=1)
     daily["target_next_return_1d"] = daily.groupby("symbol", sort=False)["return_1d"].shift(-1).where(next_day)
