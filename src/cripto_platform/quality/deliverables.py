@@ -1,0 +1,222 @@
+"""The last node of every pipeline: fail the run when a deliverable is missing or empty, or when too
+much of a source went to quarantine.
+
+A pipeline can finish green and still deliver nothing: an upstream filter that drops every row, a
+report that draws no points, a source that went to quarantine whole. ``check_deliverables`` (a node
+named ``check_deliverables`` in the pipeline's namespace, ``outputs=None``) takes each dataset the
+pipeline delivers as a keyword argument and its rules from ``params:<pipeline>.deliverables``
+(``DeliverablesParams``), and raises one ``DeliverableCheckError`` listing every failure, each naming
+the dataset and the figure, so one run shows everything that is wrong.
+
+``parts`` sizes a deliverable by what its dataset loads without reading its rows: lake tables through
+their parquet footers, warehouse tables through ``count(*)`` in PostgreSQL, partitions by their number
+(not loaded), figures by the points they draw. A kind it does not know raises ``TypeError``: a new
+kind of deliverable must be taught here rather than pass unchecked.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from plotly.basedatatypes import BaseFigure
+from psycopg2 import sql
+from pydantic import BaseModel, ConfigDict, Field
+
+from cripto_platform.profiling.sources import ParquetSource, WarehouseSource
+from cripto_platform.profiling.sql import table_exists
+from cripto_platform.warehouse import transaction
+
+logger = logging.getLogger(__name__)
+
+_ROWS, _PARTITIONS, _POINTS, _CHARACTERS, _BYTES, _ENTRIES = (
+    "rows", "partitions", "data points", "characters", "bytes", "entries")
+_EMPTY = {_ROWS: "holds no rows", _PARTITIONS: "holds no partitions", _POINTS: "draws no data points",
+          _CHARACTERS: "is empty", _BYTES: "is empty", _ENTRIES: "holds nothing"}
+_TABLES = (ParquetSource, WarehouseSource, pd.DataFrame, pa.Table)
+# The data arrays of a trace; a trace draws as many points as its longest one (open/high/low/close and
+# locations too: a candlestick or a map can draw without x or lat/lon).
+_TRACE_ARRAYS = ("x", "y", "z", "values", "labels", "r", "theta", "lat", "lon",
+                 "open", "high", "low", "close", "locations")
+
+
+class DeliverablesParams(BaseModel):
+    """``params:<pipeline>.deliverables``; Kedro validates it before the run (defaults live in the YAML)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    required: list[str]  # deliverables that must hold data
+    quarantine_of: dict[str, str]  # quarantine dataset -> the dataset holding that source's kept rows
+    max_quarantine_share: float = Field(ge=0, le=1)
+
+
+class DeliverableCheckError(RuntimeError):
+    """A deliverable is missing or empty, or a source's quarantine share is above the limit."""
+
+
+# --- sizes -------------------------------------------------------------------------------------------
+
+def _typed_array_shape(array: Mapping[str, Any]) -> tuple[int, ...]:
+    """Shape of plotly's typed array ``{"dtype", "bdata"[, "shape"]}``: how plotly >= 6 writes numpy
+    arrays to JSON, and what ``plotly.io.from_json`` (kedro's ``plotly.JSONDataset``) leaves in a trace."""
+    if "shape" in array:
+        return tuple(int(n) for n in str(array["shape"]).split(","))
+    return (len(base64.b64decode(array["bdata"])) // np.dtype(array["dtype"]).itemsize,)
+
+
+def _shape(array: Any) -> tuple[int, ...]:
+    if array is None or isinstance(array, (str, bytes)):  # a scalar attribute, not a data array
+        return (0,)
+    if isinstance(array, Mapping):
+        return _typed_array_shape(array) if "bdata" in array else (0,)
+    if isinstance(array, np.ndarray):
+        return array.shape or (0,)
+    return (len(array),) if hasattr(array, "__len__") else (0,)
+
+
+def _length(array: Any) -> int:
+    shape = _shape(array)
+    return shape[0] if all(shape) else 0  # 3 empty rows of a heatmap draw nothing
+
+
+def _table_rows(values: Any) -> int:
+    """Rows of a table trace: ``cells.values`` is a list of columns (or one 2-D array, columns first)."""
+    if isinstance(values, (list, tuple)):
+        return max((_length(column) if hasattr(column, "__len__") and not isinstance(column, str) else 1
+                    for column in values), default=0)
+    shape = _shape(values)
+    if not all(shape):
+        return 0
+    return shape[1] if len(shape) > 1 else 1  # a flat array: one row, one column per value
+
+
+def _points(traces: list) -> int:
+    total = 0
+    for trace in traces:
+        trace = trace.to_plotly_json() if hasattr(trace, "to_plotly_json") else trace
+        drawn = max((_length(trace.get(key)) for key in _TRACE_ARRAYS), default=0)
+        if trace.get("type") == "table":
+            drawn = max(drawn, _table_rows((trace.get("cells") or {}).get("values")))
+        total += drawn
+    return total
+
+
+def _warehouse_rows(source: WarehouseSource) -> int | None:
+    # table_exists checks ``table`` by name: a qualified source is checked by its qualified name.
+    if not table_exists(replace(source, table=source.location) if source.schema else source):
+        return None
+    table = sql.Identifier(source.schema, source.table) if source.schema else sql.Identifier(source.table)
+    with transaction(source.url, f"counting the rows of '{source.location}'") as cursor:
+        cursor.execute("SET TRANSACTION READ ONLY")
+        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
+        return int(cursor.fetchone()[0])
+
+
+def _table_size(table: Any) -> int | None:
+    if isinstance(table, ParquetSource):
+        # Counts from the parquet footers: no row is read.
+        return table.dataset().count_rows() if table.exists else None
+    if isinstance(table, WarehouseSource):
+        return _warehouse_rows(table)
+    if isinstance(table, pa.Table):
+        return table.num_rows
+    return len(table)
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _measure(name: str, value: Any) -> dict[str, tuple[int | None, str]]:
+    """``{part: (size, unit)}`` of one deliverable (the unit words the failure messages)."""
+    if value is None:
+        return {name: (None, _ROWS)}
+    if isinstance(value, _TABLES):
+        return {name: (_table_size(value), _ROWS)}
+    if isinstance(value, BaseFigure):
+        return {name: (_points(list(value.data)), _POINTS)}
+    if isinstance(value, str):
+        return {name: (len(value), _CHARACTERS)}
+    if isinstance(value, (bytes, bytearray)):
+        return {name: (len(value), _BYTES)}
+    if isinstance(value, Mapping):
+        if isinstance(value.get("data"), list):  # a figure as a JSON dict
+            return {name: (_points(value["data"]), _POINTS)}
+        if not value:
+            return {name: (0, _ENTRIES)}
+        if all(isinstance(table, _TABLES) for table in value.values()):
+            return {f"{name}.{key}": (_table_size(table), _ROWS) for key, table in value.items()}
+        if all(callable(load) for load in value.values()):
+            return {name: (len(value), _PARTITIONS)}  # a PartitionedDataset: partitions are not loaded
+        kinds = sorted({_type_name(item) for item in value.values()})
+        raise TypeError(f"deliverable '{name}': cannot size a dict of {', '.join(kinds)} (teach "
+                        f"cripto_platform.quality.deliverables.parts this kind of deliverable)")
+    raise TypeError(f"deliverable '{name}': cannot size a {_type_name(value)} (teach "
+                    f"cripto_platform.quality.deliverables.parts this kind of deliverable)")
+
+
+def parts(name: str, value: Any) -> dict[str, int | None]:
+    """Size of the deliverable ``name`` that loaded as ``value``, ``None`` when it is not written yet.
+
+    ``{name: size}``; a dict of tables gives one part per table, ``{"<name>.<key>": rows}``. Rows of a
+    table, partitions of a partitioned dataset, data points of a figure, characters of a text.
+    """
+    return {part: size for part, (size, _) in _measure(name, value).items()}
+
+
+# --- checks ------------------------------------------------------------------------------------------
+
+def _percent(share: float, limit: float) -> tuple[str, str]:
+    """Both as percentages, with enough decimals that a share just above the limit does not read equal."""
+    for decimals in range(1, 8):
+        shown = f"{share:.{decimals}%}", f"{limit:.{decimals}%}"
+        if shown[0] != shown[1]:
+            return shown
+    return shown
+
+
+def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
+    """Raise ``DeliverableCheckError`` listing every deliverable missing or empty and every quarantine
+    above ``max_quarantine_share``; log each deliverable's size when all pass.
+
+    ``rules`` may be a dict (validated here). A rule naming a dataset the node does not take is a
+    configuration error: ``ValueError``, before anything is measured.
+    """
+    if not isinstance(rules, DeliverablesParams):
+        rules = DeliverablesParams.model_validate(rules)
+    named = [*rules.required, *rules.quarantine_of, *rules.quarantine_of.values()]
+    unknown = sorted({name for name in named if name not in deliverables})
+    if unknown:
+        raise ValueError(f"deliverables rules name {unknown}, which check_deliverables does not take; "
+                         f"its deliverables: {sorted(deliverables)}")
+
+    measured = {name: _measure(name, value) for name, value in deliverables.items()}
+    failures = []
+    for name in rules.required:
+        for part, (size, unit) in measured[name].items():
+            if size is None:
+                failures.append(f"{part}: not written (required)")
+            elif size <= 0:
+                failures.append(f"{part}: {_EMPTY[unit]} (required)")
+    for quarantine, kept in rules.quarantine_of.items():
+        q = sum(size or 0 for size, _ in measured[quarantine].values())
+        k = sum(size or 0 for size, _ in measured[kept].values())
+        if q + k > 0 and q / (q + k) > rules.max_quarantine_share:
+            unit = next(iter(measured[quarantine].values()))[1]
+            share, limit = _percent(q / (q + k), rules.max_quarantine_share)
+            failures.append(f"{quarantine}: {q} of {q + k} {unit} quarantined ({share}) against {kept}, "
+                            f"above max_quarantine_share {limit}")
+    if failures:
+        raise DeliverableCheckError("deliverable checks failed:\n" + "\n".join(f"- {f}" for f in failures))
+
+    sizes = ", ".join(f"{part} {'not written' if size is None else size}"
+                      for found in measured.values() for part, (size, _) in found.items())
+    logger.info("%d deliverable%s checked: %s", len(deliverables), "" if len(deliverables) == 1 else "s",
+                sizes)
