@@ -134,6 +134,16 @@ def test_text_and_bytes_by_length():
     assert parts("blob", b"abc") == {"blob": 3}
 
 
+def test_a_run_report_by_the_length_of_its_newest_page(tmp_path):
+    """RunReportDataset (profiling_index_html) loads {newest run version: page}, or {} before the first run."""
+    from cripto_platform.datasets.run_reports import RunReportDataset
+
+    report = RunReportDataset(path=str(tmp_path / "profiling"), file_name="index.html", format="text")
+    assert parts("profiling_index_html", report.load()) == {"profiling_index_html": 0}
+    report.save({"2026-11-26T10.00.00.000Z": "<html>index</html>"})
+    assert parts("profiling_index_html", report.load()) == {"profiling_index_html": 18}
+
+
 def test_unknown_kind_raises_type_error_naming_deliverable_and_type():
     with pytest.raises(TypeError, match=r"'model_index'.*int"):
         parts("model_index", 42)
@@ -265,15 +275,17 @@ def test_kedro_validates_the_rules_and_runs_the_node():
         node.run({**inputs, "kaggle_credit_risk": frame(0), "credit_risk_quarantine": frame(0)})
 
 
-def test_success_logs_one_info_line_with_every_size(caplog, lake_table):
-    caplog.set_level(logging.INFO, logger="cripto_platform.quality.deliverables")
+def test_success_logs_one_short_info_line_and_every_size_at_debug(caplog, lake_table):
+    caplog.set_level(logging.DEBUG, logger="cripto_platform.quality.deliverables")
     check_deliverables({**RULES, "required": ["kaggle_credit_risk"]}, kaggle_credit_risk=lake_table,
                        credit_risk_quarantine=frame(3), model_selection_chart=chart(), pending=None,
                        sales_warehouse={"zone_catalog": frame(2)})
     records = [r for r in caplog.records if r.name == "cripto_platform.quality.deliverables"]
-    assert len(records) == 1 and records[0].levelno == logging.INFO
+    assert [r.levelno for r in records] == [logging.INFO, logging.DEBUG]
     assert records[0].getMessage() == (
-        "5 deliverables checked: kaggle_credit_risk 7, credit_risk_quarantine 3, model_selection_chart 8, "
+        "5 deliverables checked: 1 required hold data, highest quarantine share 30.0% (credit_risk_quarantine)")
+    assert records[1].getMessage() == (
+        "deliverable sizes: kaggle_credit_risk 7, credit_risk_quarantine 3, model_selection_chart 8, "
         "pending not written, sales_warehouse.zone_catalog 2")
 
 

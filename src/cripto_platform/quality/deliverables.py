@@ -155,6 +155,9 @@ def _measure(name: str, value: Any) -> dict[str, tuple[int | None, str]]:
             return {f"{name}.{key}": (_table_size(table), _ROWS) for key, table in value.items()}
         if all(callable(load) for load in value.values()):
             return {name: (len(value), _PARTITIONS)}  # a PartitionedDataset: partitions are not loaded
+        if all(isinstance(text, (str, bytes, bytearray)) for text in value.values()):
+            # a run report ({run version: page}, RunReportDataset loads the newest): its characters
+            return {name: (sum(len(text) for text in value.values()), _CHARACTERS)}
         kinds = sorted({_type_name(item) for item in value.values()})
         raise TypeError(f"deliverable '{name}': cannot size a dict of {', '.join(kinds)} (teach "
                         f"cripto_platform.quality.deliverables.parts this kind of deliverable)")
@@ -205,10 +208,14 @@ def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
                 failures.append(f"{part}: not written (required)")
             elif size <= 0:
                 failures.append(f"{part}: {_EMPTY[unit]} (required)")
+    shares = []
     for quarantine, kept in rules.quarantine_of.items():
         q = sum(size or 0 for size, _ in measured[quarantine].values())
         k = sum(size or 0 for size, _ in measured[kept].values())
-        if q + k > 0 and q / (q + k) > rules.max_quarantine_share:
+        if q + k == 0:
+            continue
+        shares.append((q / (q + k), quarantine))
+        if q / (q + k) > rules.max_quarantine_share:
             unit = next(iter(measured[quarantine].values()))[1]
             share, limit = _percent(q / (q + k), rules.max_quarantine_share)
             failures.append(f"{quarantine}: {q} of {q + k} {unit} quarantined ({share}) against {kept}, "
@@ -216,7 +223,11 @@ def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
     if failures:
         raise DeliverableCheckError("deliverable checks failed:\n" + "\n".join(f"- {f}" for f in failures))
 
-    sizes = ", ".join(f"{part} {'not written' if size is None else size}"
-                      for found in measured.values() for part, (size, _) in found.items())
-    logger.info("%d deliverable%s checked: %s", len(deliverables), "" if len(deliverables) == 1 else "s",
-                sizes)
+    # One short INFO line for the run's log (each size at DEBUG): a long one wraps over many lines in the console.
+    top = max(shares, default=None)
+    logger.info("%d deliverable%s checked: %d required hold data%s", len(deliverables),
+                "" if len(deliverables) == 1 else "s", len(rules.required),
+                f", highest quarantine share {top[0]:.1%} ({top[1]})" if top else "")
+    logger.debug("deliverable sizes: %s", ", ".join(
+        f"{part} {'not written' if size is None else size}"
+        for found in measured.values() for part, (size, _) in found.items()))
