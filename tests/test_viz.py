@@ -113,7 +113,8 @@ def test_every_pipeline_view_has_layers_and_every_edge_goes_forward(viz_server):
 
 # What the default view opens with, besides one collapsed group per pipeline: kedro-viz draws the root's children
 # (parameters are hidden by default), i.e. each group's free inputs and outputs. Kept to the datasets that cross
-# pipelines, the pipelines' deliverables and the sources read from outside (or from earlier runs).
+# pipelines and the sources read from outside (or from earlier runs): a pipeline's deliverables are read by its own
+# last node, check_deliverables, so kedro-viz draws them inside the pipeline's group.
 CROSSING = {
     "run_metadata",  # every pipeline (RunMetadataHooks)
     "ingestion_lake_tables",  # ingestion -> profiling: the record of its lake tables, read as lazy scans
@@ -122,22 +123,19 @@ CROSSING = {
     "payments_index",  # payments -> recommendation
 }
 DELIVERABLES = {
-    # ingestion: the lake tables (each also reaches profiling through ingestion_lake_tables), the sales schema
-    # in the warehouse, the gaps report and the quarantines
-    "kaggle_credit_risk", "kaggle_motor_temperature", "kaggle_citesum_papers", "kaggle_citesum_summaries",
-    "kaggle_citesum_paper_categories", "crypto_candles_silver", "crypto_daily_features", "sales_zones",
-    "sales_products", "sales_points_of_sale", "sales_facts", "sales_monthly_features", "sales_warehouse",
-    "crypto_gaps_report", "credit_risk_quarantine", "motor_temperature_quarantine", "citesum_quarantine",
-    "sales_quarantine",
-    # clustering
-    "reservations_quarantine", "cluster_profile_report", "cluster_projection_chart", "model_selection_chart",
-    # payments
-    "payments_landing", "payments_landing_merged", "payments_quarantine", "payments_merge_chart",
-    # recommendation
-    "client_payment_metrics", "company_cooccurrence", "client_recommendations_table", "recommendation_quarantine",
-    "recommendation_evaluation_chart",
-    # profiling (each table's JSON and page are inside its group; the index links them)
-    "profiling_index_html", "profiling_summary_chart",
+    "ingestion": {
+        "kaggle_credit_risk", "kaggle_motor_temperature", "kaggle_citesum_papers", "kaggle_citesum_summaries",
+        "kaggle_citesum_paper_categories", "crypto_candles_silver", "crypto_daily_features", "sales_zones",
+        "sales_products", "sales_points_of_sale", "sales_facts", "sales_monthly_features", "sales_warehouse",
+        "crypto_gaps_report", "credit_risk_quarantine", "motor_temperature_quarantine", "citesum_quarantine",
+        "sales_quarantine",
+    },
+    "clustering": {"reservations_quarantine", "cluster_profile_report", "cluster_projection_chart",
+                   "model_selection_chart"},
+    "payments": {"payments_landing", "payments_landing_merged", "payments_quarantine", "payments_merge_chart"},
+    "recommendation": {"client_payment_metrics", "company_cooccurrence", "client_recommendations_table",
+                       "recommendation_quarantine", "recommendation_evaluation_chart"},
+    "profiling": {"profiling_index_html", "profiling_summary_chart"},
 }
 
 
@@ -149,8 +147,9 @@ def test_default_view_opens_as_one_group_per_pipeline(viz_api):
     assert not [child for child in root if child["type"] == "task"]
 
 
-def test_default_view_shows_only_crossing_datasets_deliverables_and_sources(viz_api):
-    """The collapsed default view was 5 groups and 102 loose datasets (markers, scans, previous profiles, pages)."""
+def test_default_view_shows_only_crossing_datasets_and_sources(viz_api):
+    """The collapsed default view was 5 groups and 102 loose datasets (markers, scans, previous profiles, pages), then
+    46: every pipeline's deliverables were drawn outside its group, as kedro-viz draws a group's terminal outputs."""
     from kedro.framework.project import pipelines
 
     _registered_pipelines()  # bootstraps the project
@@ -159,9 +158,16 @@ def test_default_view_shows_only_crossing_datasets_deliverables_and_sources(viz_
     names = {node["id"]: node["name"] for node in viz_api["nodes"]}
     loose = {names[child["id"]] for child in viz_api["modular_pipelines"]["__root__"]["children"]
              if child["type"] == "data"}
-    assert loose == CROSSING | DELIVERABLES | sources, (sorted(loose - CROSSING - DELIVERABLES - sources),
-                                                         sorted((CROSSING | DELIVERABLES | sources) - loose))
-    assert len(sources) <= 8 and len(loose) <= 48
+    assert loose == CROSSING | sources, (sorted(loose - CROSSING - sources), sorted((CROSSING | sources) - loose))
+    assert len(sources) <= 8 and len(loose) <= 14
+
+
+def test_each_pipeline_s_deliverables_are_drawn_inside_its_group(viz_api):
+    ids = {node["name"]: node["id"] for node in viz_api["nodes"] if node["type"] == "data"}
+    for group, deliverables in DELIVERABLES.items():
+        children = {child["id"] for child in viz_api["modular_pipelines"][group]["children"]}
+        outside = sorted(name for name in deliverables if ids[name] not in children)
+        assert not outside, f"{group}: {outside} drawn outside the group"
 
 
 def test_chart_datasets_are_plotly(viz_api):

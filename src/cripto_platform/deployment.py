@@ -74,10 +74,8 @@ DEPLOYED: dict[str, DagSpec] = {
             "crypto_batch",
             "ingestion",
             to_outputs=(
-                "crypto_candles_silver",
-                "crypto_candles_silver_written",
-                "crypto_daily_features",
-                "crypto_daily_features_written",
+                "crypto_candles_silver@pandas",
+                "crypto_daily_features@pandas",
                 "crypto_gaps_report",
             ),
         ),

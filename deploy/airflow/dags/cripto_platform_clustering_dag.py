@@ -75,6 +75,9 @@ def cripto_platform_clustering():
         task_id="clustering.publish_reservation_clusters",
         outlets=[Asset("cripto_platform.reservation_clusters")],
     )(node_names=["clustering.publish_reservation_clusters"])
+    tasks["clustering.check_deliverables"] = run_kedro_nodes.override(
+        task_id="clustering.check_deliverables",
+    )(node_names=["clustering.check_deliverables"])
     tasks["clustering.seed_sample_reservations"] >> tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"]
     tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"] >> tasks["clustering.compute_nightly_occupancy"]
     tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"] >> tasks["clustering.select_clustering_model"]
@@ -87,6 +90,11 @@ def cripto_platform_clustering():
     tasks["clustering.assign_clusters"] >> tasks["clustering.enrich_with_occupancy"]
     tasks["clustering.assign_clusters"] >> tasks["clustering.profile_clusters"]
     tasks["clustering.enrich_with_occupancy"] >> tasks["clustering.publish_reservation_clusters"]
+    tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"] >> tasks["clustering.check_deliverables"]
+    tasks["clustering.chart_model_selection"] >> tasks["clustering.check_deliverables"]
+    tasks["clustering.chart_cluster_projection"] >> tasks["clustering.check_deliverables"]
+    tasks["clustering.profile_clusters"] >> tasks["clustering.check_deliverables"]
+    tasks["clustering.publish_reservation_clusters"] >> tasks["clustering.check_deliverables"]
 
 
 cripto_platform_clustering()

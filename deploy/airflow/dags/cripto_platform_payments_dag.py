@@ -54,8 +54,13 @@ def cripto_platform_payments():
     tasks["payments.chart_payments_merges"] = run_kedro_nodes.override(
         task_id="payments.chart_payments_merges",
     )(node_names=["payments.chart_payments_merges"])
+    tasks["payments.check_deliverables"] = run_kedro_nodes.override(
+        task_id="payments.check_deliverables",
+    )(node_names=["payments.check_deliverables"])
     tasks["payments.ensure_landing_bucket"] >> tasks["payments.compute_payments_window-to-validate_payments_index"]
     tasks["payments.compute_payments_window-to-validate_payments_index"] >> tasks["payments.chart_payments_merges"]
+    tasks["payments.compute_payments_window-to-validate_payments_index"] >> tasks["payments.check_deliverables"]
+    tasks["payments.chart_payments_merges"] >> tasks["payments.check_deliverables"]
 
 
 cripto_platform_payments()

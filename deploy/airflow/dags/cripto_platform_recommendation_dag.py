@@ -54,8 +54,14 @@ def cripto_platform_recommendation():
         task_id="recommendation.publish_client_recommendations",
         outlets=[Asset("cripto_platform.client_recommendations_table")],
     )(node_names=["recommendation.publish_client_recommendations"])
+    tasks["recommendation.check_deliverables"] = run_kedro_nodes.override(
+        task_id="recommendation.check_deliverables",
+    )(node_names=["recommendation.check_deliverables"])
     tasks["recommendation.select_payments_window-to-recommend_for_clients"] >> tasks["recommendation.chart_recommendation_evaluation"]
     tasks["recommendation.select_payments_window-to-recommend_for_clients"] >> tasks["recommendation.publish_client_recommendations"]
+    tasks["recommendation.select_payments_window-to-recommend_for_clients"] >> tasks["recommendation.check_deliverables"]
+    tasks["recommendation.chart_recommendation_evaluation"] >> tasks["recommendation.check_deliverables"]
+    tasks["recommendation.publish_client_recommendations"] >> tasks["recommendation.check_deliverables"]
 
 
 cripto_platform_recommendation()

@@ -73,10 +73,10 @@ class LakeScanDataset(AbstractDataset[None, ParquetSource]):
 class LakeTablesDataset(AbstractDataset[dict[str, Any], dict[str, ParquetSource]]):
     """The lake tables a pipeline writes, as one dataset: saved as the run's record of them, loaded as lazy scans.
 
-    Save ``{table: marker}`` (the ``<table>_written`` markers its writers saved with each table) as one JSON
-    (``WrittenMarkerDataset``), from a node that takes every marker: whatever loads this dataset then runs after
-    every one of those writes. Load ``{table: ParquetSource}``, a ``LakeScanDataset`` per entry of ``tables``
-    (each table's newest version, or ``exists=False`` before its first one), reading no rows.
+    Save ``{table: {"version", "rows", ...}}`` as one JSON (``WrittenMarkerDataset``), from a node that reads every
+    table's ``@scan`` after its write (``record_lake_tables``): whatever loads this dataset then runs after every
+    one of those writes. Load ``{table: ParquetSource}``, a ``LakeScanDataset`` per entry of ``tables`` (each
+    table's newest version, or ``exists=False`` before its first one), reading no rows.
 
     Example::
 
@@ -115,12 +115,13 @@ class LakeTablesDataset(AbstractDataset[dict[str, Any], dict[str, ParquetSource]
         return {"filepath": self._record._describe().get("filepath"), "tables": sorted(self._scans)}
 
     def preview(self, nrows: int = 20) -> TablePreview:
-        """What the last run recorded, a row per table: versions written and rows (kedro-viz)."""
+        """What the last run recorded, a row per table: its newest version, rows and files (kedro-viz)."""
         import pandas as pd
 
         from cripto_platform.datasets._preview import table_preview
 
         recorded = self._record.load() or {}
-        rows = [{"table": name, "versions": ", ".join((recorded.get(name) or {}).get("versions") or []),
-                 "rows": (recorded.get(name) or {}).get("rows")} for name in self._scans]
+        rows = [{"table": name, "version": (recorded.get(name) or {}).get("version"),
+                 "rows": (recorded.get(name) or {}).get("rows"), "files": (recorded.get(name) or {}).get("files")}
+                for name in self._scans]
         return table_preview(pd.DataFrame(rows).head(int(nrows)))

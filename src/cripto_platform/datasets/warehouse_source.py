@@ -49,3 +49,40 @@ class WarehouseSourceDataset(WarehouseDatasetMixin, AbstractDataset[None, Wareho
     def preview(self, nrows: int = 20) -> TablePreview:
         """The table's first ``nrows`` rows for kedro-viz (``LIMIT``); empty before the table is written."""
         return warehouse_table_preview(self.warehouse_url_config, self._table, nrows)
+
+
+class WarehouseSourcesDataset(WarehouseDatasetMixin, AbstractDataset[None, dict[str, WarehouseSource]]):
+    """Read-only: references to several tables written together (a schema), ``{table: WarehouseSource}``.
+
+    Example::
+
+        sales_warehouse@sources:
+          type: cripto_platform.datasets.warehouse_source.WarehouseSourcesDataset
+          tables: [zone_catalog, product_catalog, point_of_sale_catalog, sales_fact]
+          credentials: warehouse
+    """
+
+    def __init__(
+        self,
+        *,
+        tables: list[str],
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._tables = list(tables)
+        self.metadata = metadata
+        self._init_connection(credentials)
+
+    def load(self) -> dict[str, WarehouseSource]:
+        return {table: WarehouseSource(name=table, table=table, url=self.warehouse_url_config)
+                for table in self._tables}
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"sources of {self._tables} are read-only: the tables are written by their own dataset")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"tables": self._tables}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """The first table's first ``nrows`` rows for kedro-viz (``LIMIT``)."""
+        return warehouse_table_preview(self.warehouse_url_config, self._tables[0], nrows)

@@ -33,7 +33,6 @@ RUN = textwrap.dedent(
     from kedro.runner import SequentialRunner
     from kedro_datasets.pandas import ParquetDataset
     from cripto_platform.datasets.lake import LakeTableDataset, RawVersionsDataset
-    from cripto_platform.datasets.written_marker import WrittenMarkerDataset
     from cripto_platform.pipelines.ingestion import create_pipeline
 
     root, version, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -41,10 +40,9 @@ RUN = textwrap.dedent(
         "kaggle_raw": RawVersionsDataset(path=f"{root}/01_raw/kaggle", dataset="cripto_platform.datasets.BytesDataset"),
         "ingestion_version": MemoryDataset(version),
         "params:ingestion.kaggle.datasets.credit_risk": MemoryDataset(spec),
-        "kaggle_credit_risk": LakeTableDataset(path=f"{root}/03_primary/kaggle/credit_risk", table="loans",
+        "kaggle_credit_risk@pandas": LakeTableDataset(path=f"{root}/03_primary/kaggle/credit_risk", table="loans",
                                                partition_cols=["loan_intent"]),
         "credit_risk_quarantine": ParquetDataset(filepath=f"{root}/quarantine/credit_risk.parquet"),
-        "kaggle_credit_risk_written": WrittenMarkerDataset(filepath=f"{root}/written/kaggle_credit_risk.json"),
     })
     pipeline = create_pipeline().only_nodes_with_namespaces(["credit_risk"])
     SequentialRunner().run(pipeline, catalog)
@@ -117,8 +115,6 @@ def test_kaggle_csv_node_and_lake_dataset_stream_in_bounded_memory(tmp_path, spe
     assert quarantine["line_number"].tolist() == expected_quarantine["line_number"].tolist()
     assert quarantine["reason"].tolist() == expected_quarantine["reason"].tolist()
     assert quarantine["raw_line"].tolist() == expected_quarantine["raw_line"].tolist()
-    marker = json.loads((tmp_path / "lake/written/kaggle_credit_risk.json").read_text())
-    assert marker == {"table": "kaggle_credit_risk", "versions": [VERSION], "rows": expected.num_rows}
 
 
 def test_raw_zone_hands_lazy_files_and_the_lake_table_saves_a_stream(tmp_path, spec):
@@ -142,10 +138,10 @@ def test_raw_zone_hands_lazy_files_and_the_lake_table_saves_a_stream(tmp_path, s
     with pytest.raises(TypeError, match="pickled only once read to the end"):
         pickle.dumps(stream)
     with pytest.raises(RuntimeError, match="not read to the end.*LakeTableDataset"):
-        kaggle_nodes.collect_csv_quarantine(stream, VERSION, spec)
+        kaggle_nodes.collect_csv_quarantine(stream)
 
     table = LakeTableDataset(path=str(tmp_path / "primary"), table="loans", partition_cols=["loan_intent"])
     table.save(table_data)
-    quarantine, marker = kaggle_nodes.collect_csv_quarantine(pickle.loads(pickle.dumps(stream)), VERSION, spec)
-    assert marker == {"table": "kaggle_credit_risk", "versions": [VERSION], "rows": 498} and stream.shape[0] == 498
+    quarantine = kaggle_nodes.collect_csv_quarantine(pickle.loads(pickle.dumps(stream)))
+    assert stream.rows == 498 and stream.shape[0] == 498
     assert len(table.load()) == 498 and len(quarantine) == 2 and (quarantine["line_number"] >= 2).all()

@@ -206,3 +206,23 @@ def test_a_sales_source_folder_given_as_a_run_parameter_lands_in_the_raw_zone(ke
               node_names=["ingestion.resolve_ingestion_version", "ingestion.collect_sales_files"])
     landed = kedro_project / "data/01_raw/sales/20240301"
     assert {str(p.relative_to(landed)): p.read_bytes() for p in landed.rglob("*") if p.is_file()} == files
+
+
+def test_a_source_mostly_quarantined_fails_the_run_at_its_check_with_every_row_stored(kedro_project):
+    """A Kaggle file whose lines mostly do not parse (a new format, say) used to end a green run with most of it in
+    quarantine; check_deliverables now fails the run naming the quarantine and its share, and nothing is lost: the
+    good lines are in the lake and the bad ones in the quarantine, for the operator to inspect."""
+    from cripto_platform.quality.deliverables import DeliverableCheckError
+
+    params = {**SMALL, "ingestion.version": "20240301",
+              "ingestion.kaggle.datasets.credit_risk.sample.malformed_rows": 300}
+    with pytest.raises(DeliverableCheckError, match=r"credit_risk_quarantine: (\d+) of (\d+) rows quarantined "
+                                                    r"\(\d+\.\d%\) against kaggle_credit_risk, above "
+                                                    r"max_quarantine_share 50\.0%") as failed:
+        run_kedro(kedro_project, "ingestion", params)
+    assert "sales_quarantine" not in str(failed.value)  # only the source over the limit is named
+    kept = pd.read_parquet(kedro_project / "data/03_primary/kaggle/credit_risk/20240301/loans")
+    (quarantine_file,) = (kedro_project / "data/02_intermediate/quarantine/credit_risk.parquet").rglob("*.parquet")
+    quarantined = pd.read_parquet(quarantine_file)
+    assert len(quarantined) == 300 and len(kept) > 0
+    assert f"{len(quarantined)} of {len(quarantined) + len(kept)} rows" in str(failed.value)

@@ -21,20 +21,22 @@ SALES_TABLES = {
 
 def _lake_catalog(root: Path, version: str, params: dict) -> DataCatalog:
     datasets = {
-        name: LakeTableDataset(path=str(root / "03_primary/sales"), table=table, partition_cols=cols)
+        f"{name}@pandas": LakeTableDataset(path=str(root / "03_primary/sales"), table=table, partition_cols=cols)
         for name, (table, cols) in SALES_TABLES.items()
     }
     datasets.update(
         sales_source=MemoryDataset({}),  # no source folder: the generator writes the files
         sales_raw=RawVersionsDataset(path=str(root / "01_raw/sales"), dataset="cripto_platform.datasets.BytesDataset"),
-        sales_monthly_features=LakeTableDataset(path=str(root / "04_feature/sales"), table="monthly_features", partition_cols=["anio"]),
+        **{"sales_monthly_features@pandas": LakeTableDataset(path=str(root / "04_feature/sales"), table="monthly_features", partition_cols=["anio"])},
         crypto_klines_bronze=MemoryDataset(),
-        crypto_candles_silver=LakeTableDataset(path=str(root / "02_intermediate/crypto"), table="candles", partition_cols=["symbol", "month"]),
+        **{"crypto_candles_silver@pandas": LakeTableDataset(path=str(root / "02_intermediate/crypto"), table="candles",
+                                                            partition_cols=["symbol", "month"])},
         crypto_candles_silver_previous=LakeTableDataset(
             path=str(root / "02_intermediate/crypto"), table="candles", partition_cols=["symbol", "month"], all_versions=True
         ),
-        crypto_daily_features=LakeTableDataset(path=str(root / "04_feature/crypto"), table="daily_features", partition_cols=["symbol"]),
-        sales_warehouse=MemoryDataset(),
+        **{"crypto_daily_features@pandas": LakeTableDataset(path=str(root / "04_feature/crypto"), table="daily_features",
+                                                            partition_cols=["symbol"])},
+        **{"sales_warehouse@pandas": MemoryDataset()},
         crypto_gaps_report=MemoryDataset(),
         sales_quarantine=MemoryDataset(),
         ingestion_version=MemoryDataset(version),
@@ -47,8 +49,8 @@ def _lake_catalog(root: Path, version: str, params: dict) -> DataCatalog:
 def _run(root: Path, version: str, params: dict, first_input: str) -> DataCatalog:
     catalog = _lake_catalog(root, version, params)
     pipeline = create_pipeline().from_inputs(first_input)
-    # one source's nodes, not the record of every source's lake tables (it takes all their markers)
-    SequentialRunner().run(pipeline - pipeline.only_nodes("record_lake_tables"), catalog)
+    # one source's nodes, not the two last nodes that read every source's lake tables
+    SequentialRunner().run(pipeline - pipeline.only_nodes("record_lake_tables", "check_deliverables"), catalog)
     return catalog
 
 
@@ -64,7 +66,7 @@ def test_an_explicit_older_sales_version_builds_warehouse_and_features_from_itse
 
     facts = LakeTableDataset(path=str(tmp_path / "03_primary/sales"), table="sales_fact", load_version="20240301").load()
     assert len(facts) == 2 * 40
-    warehouse = catalog.load("sales_warehouse")
+    warehouse = catalog.load("sales_warehouse@pandas")
     assert len(warehouse["sales_fact"]) == len(facts)
     assert warehouse["sales_fact"]["unidades"].sum() == facts["unidades"].sum()
     features = LakeTableDataset(path=str(tmp_path / "04_feature/sales"), table="monthly_features", load_version="20240301").load()
@@ -99,7 +101,7 @@ def test_silver_previous_is_silver_s_own_entry_read_only():
 
     catalog = OmegaConfigLoader(str(Path(__file__).resolve().parents[3] / "conf"), base_env="base",
                                 default_run_env="base")["catalog"]
-    silver, previous = catalog["crypto_candles_silver"], catalog["crypto_candles_silver_previous"]
+    silver, previous = catalog["crypto_candles_silver@pandas"], catalog["crypto_candles_silver_previous"]
     assert {k: v for k, v in previous.items() if k not in ("all_versions", "metadata")} == \
         {k: v for k, v in silver.items() if k != "metadata"}
     assert previous["all_versions"] is True

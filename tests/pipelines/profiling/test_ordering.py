@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -50,8 +52,9 @@ def test_fresh_default_run_profiles_every_table(kedro_project):
     assert set(statuses) == {t.name for t in CANDIDATES}
     assert {name for name, status in statuses.items() if status == "missing"} == set(), statuses
     assert set(statuses.values()) == {"profiled"}, statuses
-    markers = kedro_project / "data/08_reporting/written"
-    assert {p.stem for p in markers.glob("*.json")} >= {t.name for t in CANDIDATES if t.kind == "lake"}
+    record = json.loads((kedro_project / "data/08_reporting/written/ingestion_lake_tables.json").read_text())
+    assert set(record) == {t.name for t in CANDIDATES if t.kind == "lake"}
+    assert all(entry["rows"] > 0 for entry in record.values()), record
 
 
 def test_summary_versions_load_back_as_text(tmp_path):
@@ -75,21 +78,25 @@ def test_summary_versions_load_back_as_text(tmp_path):
     assert "<td>20261126</td>" in next(iter(render_index(loaded, "v").values()))
 
 
-def test_the_lake_tables_record_saves_markers_and_loads_lazy_scans(tmp_path):
+def test_the_lake_tables_record_is_made_from_scans_and_loads_lazy_scans(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cripto_platform.datasets.lake_scan import LakeTablesDataset
+    from cripto_platform.datasets.lake_scan import LakeScanDataset, LakeTablesDataset
+    from cripto_platform.pipelines.ingestion.common import record_lake_tables
 
     tables = {"t": {"path": str(tmp_path / "t"), "table": "rows"}, "u": {"path": str(tmp_path / "u"), "table": "rows"}}
     dataset = LakeTablesDataset(filepath=str(tmp_path / "written/record.json"), tables=tables)
     assert not dataset.exists()
     (tmp_path / "t/20240101/rows").mkdir(parents=True)
     pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "t/20240101/rows/part-0.parquet")
-    dataset.save({"t": {"table": "t", "versions": ["20240101"], "rows": 3}})
+    record = record_lake_tables(**{name: LakeScanDataset(name=name, **spec).load() for name, spec in tables.items()})
+    assert record == {"t": {"table": "t", "version": "20240101", "rows": 3, "files": 1,
+                            "bytes": (tmp_path / "t/20240101/rows/part-0.parquet").stat().st_size}}
+    dataset.save(record)
     assert dataset.exists()
     sources = dataset.load()
     assert sources["t"].exists and sources["t"].version == "20240101" and len(sources["t"].files) == 1
     assert not sources["u"].exists  # never written: its profile reports it missing
     preview = dataset.preview()
-    assert preview["data"][0][:2] == ["t", "20240101"]
+    assert preview["data"][0][:3] == ["t", "20240101", 3]

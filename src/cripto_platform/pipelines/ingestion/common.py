@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from cripto_platform.datasets.written_marker import written_marker
+from cripto_platform.profiling.sources import ParquetSource
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +34,6 @@ def of_version(tables: pd.DataFrame | dict[str, pd.DataFrame], version: str) -> 
     if str(version) not in tables:
         raise KeyError(f"no frame for version {version} in this run's output (have {sorted(tables)})")
     return tables[str(version)]
-
-
-def with_markers(names: tuple[str, ...], *tables: Any) -> tuple[Any, ...]:
-    """``tables`` unchanged, then one "written" marker per table (``names`` in the same order).
-
-    A writer node returns both, so the ``<table>_written`` datasets are saved together with the tables;
-    ``record_lake_tables`` gathers the markers, and the profiling pipeline, which loads that record, runs after
-    every write.
-    """
-    if len(names) != len(tables):
-        raise ValueError(f"{len(names)} table names for {len(tables)} tables")
-    return (*tables, *(written_marker(name, table) for name, table in zip(names, tables, strict=True)))
 
 
 def check_lake_root(lake: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +66,12 @@ def log_quarantine(dataset: str, rows: int, quarantine: pd.DataFrame) -> None:
     )
 
 
-def record_lake_tables(*markers: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """The record of the lake tables written, ``{table: marker}``, from every writer's "written" marker (a run of
-    some sources only, ``--from-nodes``, loads the others' from disk: ``None`` for a table never written)."""
-    return {marker["table"]: marker for marker in markers if marker}
+def record_lake_tables(**tables: ParquetSource) -> dict[str, dict[str, Any]]:
+    """The record of the lake tables, ``{table: {"table", "version", "rows", "files", "bytes"}}``, from each table's
+    lazy scan (its newest version; rows from the parquet footers, no row is read). A table never written (a run of
+    some sources only on a new lake) is left out."""
+    return {
+        name: {"table": name, "version": source.version, "rows": int(source.dataset().count_rows()),
+               "files": len(source.files), "bytes": int(source.size_on_disk)}
+        for name, source in sorted(tables.items()) if source.exists
+    }

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cripto_platform.pipelines.ingestion.common import of_version, with_markers
+from cripto_platform.pipelines.ingestion.common import of_version
 from cripto_platform.sources.exchange import (
     DAY_MS,
     GeneratedExchange,
@@ -250,13 +250,14 @@ def daily_features(
     return {version: gold}
 
 
-def store_crypto_silver(silver: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """This run's silver ``{version: frame}`` unchanged for the lake, and its "written" marker."""
-    return with_markers(("crypto_candles_silver",), silver)
+def store_crypto_silver(silver: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """This run's silver ``{version: frame}`` unchanged, for the lake: the write is a node of its own because the
+    gaps and gold nodes read the run's silver in memory (``crypto_candles_silver_run``), not the lake."""
+    return silver
 
 
 def build_crypto_daily_features(
     silver: pd.DataFrame | dict[str, pd.DataFrame], params: dict[str, Any], version: str
-) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """``daily_features``, then the "written" marker of ``crypto_daily_features``, saved with it."""
-    return with_markers(("crypto_daily_features",), daily_features(silver, params, version))
+) -> dict[str, pd.DataFrame]:
+    """``daily_features`` of this run's silver, ``{version: frame}`` for the lake."""
+    return daily_features(silver, params, version)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cripto_platform.pipelines.ingestion.common import log_quarantine, with_markers
+from cripto_platform.pipelines.ingestion.common import log_quarantine
 from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     TypedCsvStream,
@@ -127,10 +127,8 @@ def stream_csv_table(
     return {version: stream}, stream
 
 
-def collect_csv_quarantine(
-    stream: TypedCsvStream, version: str, spec: dict[str, Any]
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Once the table is written: the lines its stream quarantined and the table's "written" marker (``kaggle_<dataset>``)."""
+def collect_csv_quarantine(stream: TypedCsvStream) -> pd.DataFrame:
+    """Once the table is written (its dataset read the stream to the end): the lines the stream quarantined."""
     if not stream.finished:
         raise RuntimeError(
             f"dataset '{stream.dataset}': the CSV stream was not read to the end, so its quarantine is incomplete; "
@@ -138,8 +136,7 @@ def collect_csv_quarantine(
         )
     quarantine = stream.quarantine
     log_quarantine(stream.dataset, stream.rows, quarantine)
-    marker = {"table": f"kaggle_{spec['dataset']}", "versions": [str(version)], "rows": int(stream.rows)}
-    return quarantine, marker
+    return quarantine
 
 
 def _read_json_lines(data: bytes, key: str) -> pd.DataFrame:
@@ -265,7 +262,5 @@ CITESUM_TABLES = ("kaggle_citesum_papers", "kaggle_citesum_summaries", "kaggle_c
 
 
 def process_citesum(raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]) -> tuple[Any, ...]:
-    """``citesum_tables`` (papers, summaries, paper_categories, quarantine), then the three tables' "written" markers."""
-    *tables, quarantine = citesum_tables(raw, version, spec)
-    papers, summaries, categories, *markers = with_markers(CITESUM_TABLES, *tables)
-    return papers, summaries, categories, quarantine, *markers
+    """``citesum_tables``: papers, summaries, paper_categories (``CITESUM_TABLES``), then the quarantine."""
+    return citesum_tables(raw, version, spec)

@@ -1,13 +1,23 @@
 """Ingestion pipeline: Kaggle raw/processed, crypto bronze/silver/gold, sales lake + warehouse.
 
-Every node writing a lake table the profiling pipeline profiles also returns the table's "written"
-marker (``<table>_written``, saved with the table); a last node gathers them into ``ingestion_lake_tables``,
-which the profiling pipeline loads (as lazy scans of those tables), so its profiles run after every write.
+Each lake table is saved as ``<table>@pandas`` and read back as ``<table>@scan`` (the same files as a lazy handle,
+no row read) by two last nodes: ``record_lake_tables`` writes ``ingestion_lake_tables``, which the profiling
+pipeline loads, so its profiles run after every write; ``check_deliverables`` fails the run when a deliverable is
+empty or a source went mostly to quarantine (rules: ``ingestion.deliverables``).
 """
 
 from kedro.pipeline import Node, Pipeline
 
 from cripto_platform.pipelines.ingestion import common, crypto_nodes, kaggle_nodes, sales_nodes
+from cripto_platform.quality.deliverables import check_deliverables
+
+CSV_TABLES = ("credit_risk", "motor_temperature")
+# The lake tables this pipeline writes (each saved as "<table>@pandas", read back as "<table>@scan").
+LAKE_TABLES = (
+    *(f"kaggle_{name}" for name in CSV_TABLES), *kaggle_nodes.CITESUM_TABLES,
+    "crypto_candles_silver", "crypto_daily_features", *sales_nodes.SALES_TABLES, "sales_monthly_features",
+)
+QUARANTINES = ("credit_risk_quarantine", "motor_temperature_quarantine", "citesum_quarantine", "sales_quarantine")
 
 
 def _csv_table() -> Pipeline:
@@ -27,8 +37,8 @@ def _csv_table() -> Pipeline:
             ),
             Node(
                 func=kaggle_nodes.collect_csv_quarantine,
-                inputs=["csv_stream", "ingestion_version", "params:table"],
-                outputs=["quarantine", "processed_written"],
+                inputs="csv_stream",
+                outputs="quarantine",
                 name="collect_csv_quarantine",
             ),
         ]
@@ -41,11 +51,11 @@ def _kaggle() -> Pipeline:
             _csv_table(),
             namespace=name,
             inputs={"kaggle_raw", "ingestion_version"},
-            outputs={"processed": f"kaggle_{name}", "quarantine": f"{name}_quarantine",
-                     "processed_written": f"kaggle_{name}_written", "csv_stream": f"kaggle_{name}_stream"},
+            outputs={"processed": f"kaggle_{name}@pandas", "quarantine": f"{name}_quarantine",
+                     "csv_stream": f"kaggle_{name}_stream"},
             parameters={"params:table": f"params:ingestion.kaggle.datasets.{name}"},
         )
-        for name in ("credit_risk", "motor_temperature")
+        for name in CSV_TABLES
     ]
     return Pipeline(
         [
@@ -59,8 +69,7 @@ def _kaggle() -> Pipeline:
             Node(
                 func=kaggle_nodes.process_citesum,
                 inputs=["kaggle_raw", "ingestion_version", "params:ingestion.kaggle.datasets.citesum"],
-                outputs=[*kaggle_nodes.CITESUM_TABLES, "citesum_quarantine",
-                         *(f"{table}_written" for table in kaggle_nodes.CITESUM_TABLES)],
+                outputs=[*(f"{table}@pandas" for table in kaggle_nodes.CITESUM_TABLES), "citesum_quarantine"],
                 name="process_citesum",
             ),
         ]
@@ -97,7 +106,7 @@ def _crypto() -> Pipeline:
             Node(
                 func=crypto_nodes.store_crypto_silver,
                 inputs=["crypto_candles_silver_run"],
-                outputs=["crypto_candles_silver", "crypto_candles_silver_written"],
+                outputs="crypto_candles_silver@pandas",
                 name="store_crypto_silver",
             ),
             Node(
@@ -109,7 +118,7 @@ def _crypto() -> Pipeline:
             Node(
                 func=crypto_nodes.build_crypto_daily_features,
                 inputs=["crypto_candles_silver_run", "params:ingestion.crypto.features", "ingestion_version"],
-                outputs=["crypto_daily_features", "crypto_daily_features_written"],
+                outputs="crypto_daily_features@pandas",
                 name="build_crypto_daily_features",
             ),
         ]
@@ -137,19 +146,19 @@ def _sales() -> Pipeline:
             Node(
                 func=sales_nodes.store_sales_tables,
                 inputs=tables,
-                outputs=[*sales_nodes.SALES_TABLES, *(f"{table}_written" for table in sales_nodes.SALES_TABLES)],
+                outputs=[f"{table}@pandas" for table in sales_nodes.SALES_TABLES],
                 name="store_sales_tables",
             ),
             Node(
                 func=sales_nodes.build_sales_warehouse,
                 inputs=[*tables, "ingestion_version"],
-                outputs="sales_warehouse",
+                outputs="sales_warehouse@pandas",
                 name="build_sales_warehouse",
             ),
             Node(
                 func=sales_nodes.build_monthly_sales_features,
                 inputs=["sales_facts_run", "sales_points_of_sale_run", "sales_products_run", "ingestion_version"],
-                outputs=["sales_monthly_features", "sales_monthly_features_written"],
+                outputs="sales_monthly_features@pandas",
                 name="build_monthly_sales_features",
             ),
         ]
@@ -169,9 +178,17 @@ def create_pipeline(**kwargs) -> Pipeline:
             flows,
             Node(
                 func=common.record_lake_tables,
-                inputs=sorted(name for name in flows.all_outputs() if name.endswith("_written")),
+                inputs={table: f"{table}@scan" for table in LAKE_TABLES},
                 outputs="ingestion_lake_tables",
                 name="record_lake_tables",
+            ),
+            Node(
+                func=check_deliverables,
+                inputs={"rules": "params:ingestion.deliverables", **{table: f"{table}@scan" for table in LAKE_TABLES},
+                        "sales_warehouse": "sales_warehouse@sources", "crypto_gaps_report": "crypto_gaps_report",
+                        **{quarantine: quarantine for quarantine in QUARANTINES}},
+                outputs=None,
+                name="check_deliverables",
             ),
         ]
     )

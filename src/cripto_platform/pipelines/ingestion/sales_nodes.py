@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cripto_platform.pipelines.ingestion.common import log_quarantine, of_version, with_markers
+from cripto_platform.pipelines.ingestion.common import log_quarantine, of_version
 from cripto_platform.pipelines.ingestion.csv_quarantine import (
     QUARANTINE_COLUMNS,
     check_schema,
@@ -343,12 +343,13 @@ def store_sales_tables(
     zones: dict[str, pd.DataFrame], products: dict[str, pd.DataFrame],
     points: dict[str, pd.DataFrame], sales: dict[str, pd.DataFrame],
 ) -> tuple[Any, ...]:
-    """This run's four ``{version: frame}`` tables unchanged for the lake, then their "written" markers."""
-    return with_markers(SALES_TABLES, zones, products, points, sales)
+    """This run's four ``{version: frame}`` tables unchanged, for the lake: the write is a node of its own because
+    the warehouse and the features read the run's frames in memory (``sales_*_run``), not the lake."""
+    return zones, products, points, sales
 
 
 def build_monthly_sales_features(
     sales: pd.DataFrame, points: pd.DataFrame, products: pd.DataFrame, version: str
-) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """``monthly_sales_features``, then the "written" marker of ``sales_monthly_features``, saved with it."""
-    return with_markers(("sales_monthly_features",), monthly_sales_features(sales, points, products, version))
+) -> dict[str, pd.DataFrame]:
+    """``monthly_sales_features`` of this run's tables, ``{version: frame}`` for the lake."""
+    return monthly_sales_features(sales, points, products, version)

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from cripto_platform.quality.deliverables import DeliverablesParams
+
 
 class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,4 +97,5 @@ BLOCKS: dict[str, type[_Block]] = {
     "landing": LandingParams,
     "merge": MergeParams,
     "index": IndexParams,
+    "deliverables": DeliverablesParams,
 }

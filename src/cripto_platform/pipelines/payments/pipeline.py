@@ -7,6 +7,7 @@ dataset's ``confirm()`` once the node's outputs are saved, i.e. after the wareho
 from kedro.pipeline import Node, Pipeline
 
 from cripto_platform.pipelines.payments import charts, nodes
+from cripto_platform.quality.deliverables import check_deliverables
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -110,6 +111,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs="payments_l0@merges",
                 outputs="payments_merge_chart",
                 name="chart_payments_merges",
+            ),
+            Node(
+                func=check_deliverables,
+                inputs={"rules": "params:payments.deliverables", "payments_landing": "payments_landing",
+                        "payments_landing_merged": "payments_landing_merged",
+                        "payments_merge_chart": "payments_merge_chart", "payments_quarantine": "payments_quarantine"},
+                outputs=None,
+                name="check_deliverables",
             ),
         ]
     )

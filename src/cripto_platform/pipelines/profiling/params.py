@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, field_validator
 
 from cripto_platform.pipelines.profiling.tables import NAMES
+from cripto_platform.quality.deliverables import DeliverablesParams
 
 
 class _Block(BaseModel):
@@ -50,4 +51,6 @@ class DriftParams(_Block):
     flag_category_changes: bool
 
 
-BLOCKS: dict[str, type[_Block]] = {"tables": TablesParams, "profile": ProfileParams, "drift": DriftParams}
+BLOCKS: dict[str, type[_Block]] = {
+    "tables": TablesParams, "profile": ProfileParams, "drift": DriftParams, "deliverables": DeliverablesParams,
+}

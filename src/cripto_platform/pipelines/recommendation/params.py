@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
+from cripto_platform.quality.deliverables import DeliverablesParams
+
 
 class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,4 +82,5 @@ BLOCKS: dict[str, type[_Block]] = {
     "validation": ValidationParams,
     "evaluation": EvaluationParams,
     "batch": BatchParams,
+    "deliverables": DeliverablesParams,
 }

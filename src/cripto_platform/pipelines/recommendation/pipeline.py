@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cripto_platform.pipelines.recommendation import evaluation, nodes, scoring
+from cripto_platform.quality.deliverables import check_deliverables
 
 MATRIX, VECTORS, INDEX = "params:recommendation.matrix", "params:recommendation.vectors", "params:recommendation.index"
 EVALUATION = "params:recommendation.evaluation"
@@ -99,7 +100,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=scoring.publish_client_recommendations,
                 inputs=["client_recommendations", "run_metadata"],
-                outputs="client_recommendations_table",
+                outputs="client_recommendations_table@pandas",
                 name="publish_client_recommendations",
             ),
             Node(
@@ -161,6 +162,16 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs="recommendation_evaluation",
                 outputs="recommendation_evaluation_chart",
                 name="chart_recommendation_evaluation",
+            ),
+            Node(
+                func=check_deliverables,
+                inputs={"rules": "params:recommendation.deliverables", "client_payment_metrics": "client_payment_metrics",
+                        "company_cooccurrence": "company_cooccurrence",
+                        "client_recommendations_table": "client_recommendations_table@source",
+                        "recommendation_quarantine": "recommendation_quarantine",
+                        "recommendation_evaluation_chart": "recommendation_evaluation_chart"},
+                outputs=None,
+                name="check_deliverables",
             ),
         ]
     )
