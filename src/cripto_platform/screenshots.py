@@ -286,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
             # the view kedro-viz opens with (sidebar folded: the flowchart gets the whole width), then one group
             viz = screenshot(viz_url(base, build, sidebar=False), args.out / "kedro-viz.png", budget_ms=20000,
                              size=(1400, 850))
-            group = screenshot(viz_url(base, build, pipeline="clustering", expand=True),
-                               args.out / "kedro-viz-clustering.png", budget_ms=15000, size=(1400, 850))
+            # one pipeline opened is tall (a row per layer and step), so a tall window keeps its labels readable
+            group = screenshot(viz_url(base, build, pipeline="clustering", expand=True, sidebar=False),
+                               args.out / "kedro-viz-clustering.png", budget_ms=15000, size=(1100, 1500))
             chart = screenshot(f"{base}/notebook-chart.html", args.out / "notebook-chart.png", budget_ms=8000,
                                size=(1000, 620))
         for path in (viz, group, chart):
