@@ -231,3 +231,17 @@ def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
     logger.debug("deliverable sizes: %s", ", ".join(
         f"{part} {'not written' if size is None else size}"
         for found in measured.values() for part, (size, _) in found.items()))
+
+
+def check_deliverables_node(pipeline: str, *names: str, **views: str):
+    """The ``check_deliverables`` node of ``pipeline``: rules from ``params:<pipeline>.deliverables``; each of
+    ``names`` is read under its own name, each ``views`` entry (``deliverable="dataset@view"``) through a cheaper
+    view of the same data (a lake table's ``@scan``, a warehouse table's ``@source``)."""
+    from kedro.pipeline import Node
+
+    return Node(
+        func=check_deliverables,
+        inputs={"rules": f"params:{pipeline}.deliverables", **{name: name for name in names}, **views},
+        outputs=None,
+        name="check_deliverables",
+    )

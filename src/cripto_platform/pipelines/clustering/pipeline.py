@@ -3,7 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cripto_platform.pipelines.clustering import charts, nodes
-from cripto_platform.quality.deliverables import check_deliverables
+from cripto_platform.quality.deliverables import check_deliverables_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -76,15 +76,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="model_selection_chart",
                 name="chart_model_selection",
             ),
-            Node(
-                func=check_deliverables,
-                inputs={"rules": "params:clustering.deliverables", "cluster_profile_report": "cluster_profile_report",
-                        "cluster_projection_chart": "cluster_projection_chart",
-                        "model_selection_chart": "model_selection_chart",
-                        "reservations_quarantine": "reservations_quarantine",
-                        "reservation_clusters": "reservation_clusters@profile"},
-                outputs=None,
-                name="check_deliverables",
-            ),
+            check_deliverables_node("clustering", "cluster_profile_report", "cluster_projection_chart",
+                                    "model_selection_chart", "reservations_quarantine",
+                                    reservation_clusters="reservation_clusters@profile"),
         ]
     )

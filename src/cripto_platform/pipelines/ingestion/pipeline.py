@@ -9,7 +9,7 @@ empty or a source went mostly to quarantine (rules: ``ingestion.deliverables``).
 from kedro.pipeline import Node, Pipeline
 
 from cripto_platform.pipelines.ingestion import common, crypto_nodes, kaggle_nodes, sales_nodes
-from cripto_platform.quality.deliverables import check_deliverables
+from cripto_platform.quality.deliverables import check_deliverables_node
 
 CSV_TABLES = ("credit_risk", "motor_temperature")
 # The lake tables this pipeline writes (each saved as "<table>@pandas", read back as "<table>@scan").
@@ -182,13 +182,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="ingestion_lake_tables",
                 name="record_lake_tables",
             ),
-            Node(
-                func=check_deliverables,
-                inputs={"rules": "params:ingestion.deliverables", **{table: f"{table}@scan" for table in LAKE_TABLES},
-                        "sales_warehouse": "sales_warehouse@sources", "crypto_gaps_report": "crypto_gaps_report",
-                        **{quarantine: quarantine for quarantine in QUARANTINES}},
-                outputs=None,
-                name="check_deliverables",
-            ),
+            check_deliverables_node("ingestion", "crypto_gaps_report", *QUARANTINES,
+                                    sales_warehouse="sales_warehouse@sources",
+                                    **{table: f"{table}@scan" for table in LAKE_TABLES}),
         ]
     )

@@ -7,7 +7,7 @@ dataset's ``confirm()`` once the node's outputs are saved, i.e. after the wareho
 from kedro.pipeline import Node, Pipeline
 
 from cripto_platform.pipelines.payments import charts, nodes
-from cripto_platform.quality.deliverables import check_deliverables
+from cripto_platform.quality.deliverables import check_deliverables_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -112,13 +112,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="payments_merge_chart",
                 name="chart_payments_merges",
             ),
-            Node(
-                func=check_deliverables,
-                inputs={"rules": "params:payments.deliverables", "payments_landing": "payments_landing",
-                        "payments_landing_merged": "payments_landing_merged",
-                        "payments_merge_chart": "payments_merge_chart", "payments_quarantine": "payments_quarantine"},
-                outputs=None,
-                name="check_deliverables",
-            ),
+            check_deliverables_node("payments", "payments_landing", "payments_landing_merged", "payments_merge_chart",
+                                    "payments_quarantine"),
         ]
     )

@@ -8,7 +8,7 @@ every page it links.
 from kedro.pipeline import Node, Pipeline
 
 from cripto_platform.pipelines.profiling import nodes
-from cripto_platform.quality.deliverables import check_deliverables
+from cripto_platform.quality.deliverables import check_deliverables_node
 from cripto_platform.pipelines.profiling.tables import CANDIDATES, ProfiledTable
 
 _PROFILERS = {"lake": nodes.profile_lake_table, "warehouse": nodes.profile_warehouse_table}
@@ -68,9 +68,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs="profiling_index_html", name="render_profiling_index"),
             Node(func=nodes.plot_profiles, inputs="profiling_summary_report", outputs="profiling_summary_chart",
                  name="plot_profiling_summary"),
-            Node(func=check_deliverables,
-                 inputs={"rules": "params:profiling.deliverables", "profiling_index_html": "profiling_index_html",
-                         "profiling_summary_chart": "profiling_summary_chart"},
-                 outputs=None, name="check_deliverables"),
+            check_deliverables_node("profiling", "profiling_index_html", "profiling_summary_chart"),
         ]
     )

@@ -3,7 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cripto_platform.pipelines.recommendation import evaluation, nodes, scoring
-from cripto_platform.quality.deliverables import check_deliverables
+from cripto_platform.quality.deliverables import check_deliverables_node
 
 MATRIX, VECTORS, INDEX = "params:recommendation.matrix", "params:recommendation.vectors", "params:recommendation.index"
 EVALUATION = "params:recommendation.evaluation"
@@ -163,15 +163,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="recommendation_evaluation_chart",
                 name="chart_recommendation_evaluation",
             ),
-            Node(
-                func=check_deliverables,
-                inputs={"rules": "params:recommendation.deliverables", "client_payment_metrics": "client_payment_metrics",
-                        "company_cooccurrence": "company_cooccurrence",
-                        "client_recommendations_table": "client_recommendations_table@source",
-                        "recommendation_quarantine": "recommendation_quarantine",
-                        "recommendation_evaluation_chart": "recommendation_evaluation_chart"},
-                outputs=None,
-                name="check_deliverables",
-            ),
+            check_deliverables_node("recommendation", "client_payment_metrics", "company_cooccurrence",
+                                    "recommendation_quarantine", "recommendation_evaluation_chart",
+                                    client_recommendations_table="client_recommendations_table@source"),
         ]
     )
