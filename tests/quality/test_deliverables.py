@@ -321,3 +321,23 @@ def test_warehouse_tables_counted_in_postgresql(warehouse_url):
                         sales_warehouse={"zone_catalog": counted, "empty": empty, "missing": missing})
     assert lines == ["- sales_warehouse.empty: holds no rows (required)",
                      "- sales_warehouse.missing: not written (required)"]
+
+
+@pytest.mark.integration
+def test_a_warehouse_table_that_must_only_hold_data_is_probed_not_counted(warehouse_url, caplog):
+    """A table keeping every run's rows grows with the runs: "holds data" reads one row, a share counts them all."""
+    from cripto_platform.warehouse import transaction
+
+    with transaction(warehouse_url, "test tables") as cursor:
+        cursor.execute("DROP TABLE IF EXISTS deliverables_probed")
+        cursor.execute("CREATE TABLE deliverables_probed AS SELECT generate_series(1, 500) AS id")
+    table = WarehouseSource(name="probed", table="deliverables_probed", url=warehouse_url)
+
+    caplog.set_level(logging.DEBUG, logger="cripto_platform.quality.deliverables")
+    check_deliverables({"required": ["recommendations"], "quarantine_of": {}, "max_quarantine_share": 0.5},
+                       recommendations=table)
+    assert "deliverable sizes: recommendations >=1" in caplog.text
+    caplog.clear()
+    check_deliverables({"required": ["recommendations"], "quarantine_of": {"rejected": "recommendations"},
+                        "max_quarantine_share": 0.5}, recommendations=table, rejected=frame(5))
+    assert "recommendations 500" in caplog.text and "highest quarantine share 1.0% (rejected)" in caplog.text

@@ -35,10 +35,10 @@ from cripto_platform.warehouse import transaction
 
 logger = logging.getLogger(__name__)
 
-_ROWS, _PARTITIONS, _POINTS, _CHARACTERS, _BYTES, _ENTRIES = (
-    "rows", "partitions", "data points", "characters", "bytes", "entries")
-_EMPTY = {_ROWS: "holds no rows", _PARTITIONS: "holds no partitions", _POINTS: "draws no data points",
-          _CHARACTERS: "is empty", _BYTES: "is empty", _ENTRIES: "holds nothing"}
+_ROWS, _SOME_ROWS, _PARTITIONS, _POINTS, _CHARACTERS, _BYTES, _ENTRIES = (
+    "rows", "rows (at least)", "partitions", "data points", "characters", "bytes", "entries")
+_EMPTY = {_ROWS: "holds no rows", _SOME_ROWS: "holds no rows", _PARTITIONS: "holds no partitions",
+          _POINTS: "draws no data points", _CHARACTERS: "is empty", _BYTES: "is empty", _ENTRIES: "holds nothing"}
 _TABLES = (ParquetSource, WarehouseSource, pd.DataFrame, pa.Table)
 # The data arrays of a trace; a trace draws as many points as its longest one (open/high/low/close and
 # locations too: a candlestick or a map can draw without x or lat/lon).
@@ -107,23 +107,26 @@ def _points(traces: list) -> int:
     return total
 
 
-def _warehouse_rows(source: WarehouseSource) -> int | None:
+def _warehouse_rows(source: WarehouseSource, exact: bool = True) -> int | None:
+    """``count(*)``; not ``exact``: 1 if the table has a row, else 0 (one row read, not the table: a table that
+    keeps every run's rows grows with the runs, and "holds data" needs no count)."""
     # table_exists checks ``table`` by name: a qualified source is checked by its qualified name.
     if not table_exists(replace(source, table=source.location) if source.schema else source):
         return None
     table = sql.Identifier(source.schema, source.table) if source.schema else sql.Identifier(source.table)
+    query = "SELECT count(*) FROM {}" if exact else "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT 1) AS probe"
     with transaction(source.url, f"counting the rows of '{source.location}'") as cursor:
         cursor.execute("SET TRANSACTION READ ONLY")
-        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
+        cursor.execute(sql.SQL(query).format(table))
         return int(cursor.fetchone()[0])
 
 
-def _table_size(table: Any) -> int | None:
+def _table_size(table: Any, exact: bool = True) -> int | None:
     if isinstance(table, ParquetSource):
         # Counts from the parquet footers: no row is read.
         return table.dataset().count_rows() if table.exists else None
     if isinstance(table, WarehouseSource):
-        return _warehouse_rows(table)
+        return _warehouse_rows(table, exact)
     if isinstance(table, pa.Table):
         return table.num_rows
     return len(table)
@@ -134,10 +137,14 @@ def _type_name(value: Any) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _measure(name: str, value: Any) -> dict[str, tuple[int | None, str]]:
-    """``{part: (size, unit)}`` of one deliverable (the unit words the failure messages)."""
+def _measure(name: str, value: Any, exact: bool = True) -> dict[str, tuple[int | None, str]]:
+    """``{part: (size, unit)}`` of one deliverable (the unit words the failure messages); not ``exact``, a
+    warehouse table is only probed for a row (its size is then 1 or 0, unit ``_SOME_ROWS``)."""
+    warehouse_unit = _ROWS if exact else _SOME_ROWS
     if value is None:
         return {name: (None, _ROWS)}
+    if isinstance(value, WarehouseSource):
+        return {name: (_table_size(value, exact), warehouse_unit)}
     if isinstance(value, _TABLES):
         return {name: (_table_size(value), _ROWS)}
     if isinstance(value, BaseFigure):
@@ -152,7 +159,9 @@ def _measure(name: str, value: Any) -> dict[str, tuple[int | None, str]]:
         if not value:
             return {name: (0, _ENTRIES)}
         if all(isinstance(table, _TABLES) for table in value.values()):
-            return {f"{name}.{key}": (_table_size(table), _ROWS) for key, table in value.items()}
+            return {f"{name}.{key}": (_table_size(table, exact),
+                                      warehouse_unit if isinstance(table, WarehouseSource) else _ROWS)
+                    for key, table in value.items()}
         if all(callable(load) for load in value.values()):
             return {name: (len(value), _PARTITIONS)}  # a PartitionedDataset: partitions are not loaded
         if all(isinstance(text, (str, bytes, bytearray)) for text in value.values()):
@@ -200,7 +209,9 @@ def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
         raise ValueError(f"deliverables rules name {unknown}, which check_deliverables does not take; "
                          f"its deliverables: {sorted(deliverables)}")
 
-    measured = {name: _measure(name, value) for name, value in deliverables.items()}
+    # Exact sizes only where a share needs them; a warehouse table that must only hold data is probed for a row.
+    shared = {*rules.quarantine_of, *rules.quarantine_of.values()}
+    measured = {name: _measure(name, value, exact=name in shared) for name, value in deliverables.items()}
     failures = []
     for name in rules.required:
         for part, (size, unit) in measured[name].items():
@@ -229,8 +240,8 @@ def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
                 "" if len(deliverables) == 1 else "s", len(rules.required),
                 f", highest quarantine share {top[0]:.1%} ({top[1]})" if top else "")
     logger.debug("deliverable sizes: %s", ", ".join(
-        f"{part} {'not written' if size is None else size}"
-        for found in measured.values() for part, (size, _) in found.items()))
+        f"{part} {'not written' if size is None else ('>=' if unit == _SOME_ROWS else '') + str(size)}"
+        for found in measured.values() for part, (size, unit) in found.items()))
 
 
 def check_deliverables_node(pipeline: str, *names: str, **views: str):
