@@ -174,9 +174,19 @@ def _install_sample_filters(sample: dict[str, bool]) -> None:
 # ParallelRunner's forked worker processes run the dataset hooks on their copy of these hooks, so what they count
 # never reaches the driver's copy, which prints the summary. The driver names a spool folder in this variable
 # (workers inherit the environment) and each worker appends what its dataset hooks saw to a file of its own.
-# (Kedro 1.7 runs no project hooks in spawned workers, multiprocessing's default on macOS: the summary then
-# lacks their figures, and their planted-row warnings stay warnings.)
+# Spawned workers (multiprocessing's default on macOS) share nothing of the driver's state: the package configures
+# the project there on import (cripto_platform/__init__.py, else Kedro 1.7 registers no project hooks in them) and
+# each worker installs the driver's sample-data filters from the spool's sample.json before its first node.
 SPOOL_ENV = "CRIPTO_RUN_SUMMARY_SPOOL"
+
+
+# kedro-viz's dataset-statistics hook keeps its state in the driver (its before_pipeline_run); in a spawned worker
+# its copy has none and warns once per saved dataset that it "has no attribute 'datasets'": noise, not the data.
+_VIZ_STATS_LOGGER = "kedro_viz.integrations.kedro.hooks"
+
+
+def _stateless_viz_stats(record: logging.LogRecord) -> bool:
+    return not (record.args and "no attribute 'datasets'" in str(record.args[-1]))
 
 
 class _WorkerSpool:
@@ -195,6 +205,20 @@ class _WorkerSpool:
     def from_env(cls) -> _WorkerSpool | None:
         path = os.environ.get(SPOOL_ENV)
         return cls(path) if path and Path(path).is_dir() else None
+
+    def share_sample(self, sample: dict[str, bool]) -> None:
+        """Which sources are sample data, for workers that did not inherit the driver's filters (spawned ones)."""
+        (self.path / "sample.json").write_text(json.dumps(sample), encoding="utf-8")
+
+    def install_sample_filters(self) -> None:
+        """The driver's sample-data filters in this worker, unless it has them (a forked worker inherits them)."""
+        loggers = {name for name, _ in SAMPLE_WARNINGS}
+        if any(isinstance(f, _SampleDataWarnings) for name in loggers for f in logging.getLogger(name).filters):
+            return
+        shared = self.path / "sample.json"
+        if shared.exists():
+            _install_sample_filters(json.loads(shared.read_text(encoding="utf-8")))
+        logging.getLogger(_VIZ_STATS_LOGGER).addFilter(_stateless_viz_stats)
 
     def report(self, observation: dict[str, Any]) -> None:
         with open(self.path / f"worker-{os.getpid()}.jsonl", "a", encoding="utf-8") as handle:
@@ -308,6 +332,7 @@ class RunSummaryHooks:
         # Before any worker process exists, so ParallelRunner's forked workers inherit both.
         _install_sample_filters(self.sample)
         self.spool = _WorkerSpool.open_for_run()
+        self.spool.share_sample(self.sample)
 
     def _worker_spool(self) -> _WorkerSpool | None:
         """The driver's spool when this process is a ParallelRunner worker, else None."""
@@ -340,6 +365,12 @@ class RunSummaryHooks:
             spool.report(observation)
         elif hasattr(self, "catalog"):
             self._count(observation)
+
+    @hook_impl
+    def before_node_run(self, node) -> None:
+        spool = self._worker_spool()
+        if spool is not None:  # a worker process: a spawned one has not inherited the filters
+            spool.install_sample_filters()
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any, node) -> None:
