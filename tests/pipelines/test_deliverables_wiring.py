@@ -37,3 +37,17 @@ def test_the_rules_name_only_what_the_check_reads(name):
     named = {*rules.required, *rules.quarantine_of, *rules.quarantine_of.values()}
     assert named <= reads, (name, sorted(named - reads))
     assert rules.required, f"{name}: nothing required"
+
+
+def test_the_lake_scans_read_the_version_the_run_writes():
+    """A backfill (--params ingestion.version=...) writes an older version than the newest: its checks and its
+    record must read that version, not the newest."""
+    from cripto_platform.pipelines.ingestion.pipeline import LAKE_TABLES
+
+    def scans(runtime_params):
+        catalog = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base",
+                                    runtime_params=runtime_params)["catalog"]
+        return {catalog[f"{table}@scan"].get("load_version") for table in LAKE_TABLES}
+
+    assert scans({}) == {None}  # the newest: what a run without a version writes (its own date)
+    assert {str(version) for version in scans({"ingestion": {"version": "20240301"}})} == {"20240301"}

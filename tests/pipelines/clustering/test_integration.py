@@ -81,3 +81,22 @@ def test_latest_view_has_each_reservation_once_from_the_latest_run(kedro_project
     assert len(latest) == per_run and latest["reservation_id"].is_unique
     assert set(latest["run_id"]) == {latest_run_id}
     assert list(latest.columns) == list(table.columns)
+
+
+def test_the_quarantine_share_is_checked_against_this_run_s_rows_not_every_run_s(kedro_project, warehouse_engine,
+                                                                                caplog):
+    """reservation_clusters keeps every run's rows: counted whole, a quarantine share would shrink with each run (a
+    60% quarantine reads 13% after ten runs and passes). The check counts the latest run's rows (the view)."""
+    import logging
+
+    with warehouse_engine.begin() as connection:
+        connection.execute(sa.text("drop table if exists reservation_clusters cascade"))
+    shares = []
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="cripto_platform.quality.deliverables"):
+            run_kedro(kedro_project, "clustering", SMALL)
+        (line,) = [r.getMessage() for r in caplog.records if "deliverables checked" in r.getMessage()]
+        shares.append(line.split("highest quarantine share ")[1])
+    assert len(_run_counts(warehouse_engine)) == 2  # the table holds both runs' rows
+    assert shares[0] == shares[1] and shares[0].endswith("(reservations_quarantine)"), shares

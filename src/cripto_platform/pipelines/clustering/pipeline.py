@@ -78,6 +78,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             check_deliverables_node("clustering", "cluster_profile_report", "cluster_projection_chart",
                                     "model_selection_chart", "reservations_quarantine",
-                                    reservation_clusters="reservation_clusters@profile"),
+                                    reservation_clusters="reservation_clusters@latest"),
         ]
     )
