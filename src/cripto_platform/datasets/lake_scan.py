@@ -16,7 +16,8 @@ class LakeScanDataset(AbstractDataset[None, ParquetSource]):
     """Read-only: the files of ``{path}/{version}/{table}/`` (newest version, or ``load_version``).
 
     ``load()`` lists the parquet files and returns a ``ParquetSource`` for a profiler to scan a batch
-    at a time; a table with no version yet loads as a source with ``exists=False``. ``name`` is the
+    at a time; a table with no version yet, or not the ``load_version`` asked for, loads as a source with
+    ``exists=False`` (a check then reports it not written, a profile missing). ``name`` is the
     catalog dataset the files belong to (its quality rules are looked up under that name).
 
     Example::
@@ -49,12 +50,10 @@ class LakeScanDataset(AbstractDataset[None, ParquetSource]):
     def load(self) -> ParquetSource:
         versions = self._lake.versions()
         version = self._load_version or (versions[-1] if versions else None)
-        if version is not None and version not in versions:
-            raise DatasetError(f"table '{self._table}': no version {version} under '{self._path}' "
-                               f"(available: {versions or 'none'})")
         location = f"{self._path.rstrip('/')}/{version}/{self._table}" if version else self._path
-        return parquet_source(location, name=self._name, version=version, **self._fs_args) if version else \
-            ParquetSource(name=self._name, location=location, version=None, exists=False)
+        if version is None or version not in versions:  # nothing written (of that version): the reader says so
+            return ParquetSource(name=self._name, location=location, version=version, exists=False)
+        return parquet_source(location, name=self._name, version=version, **self._fs_args)
 
     def save(self, data: None) -> None:
         raise DatasetError(f"'{self._name}' scan is read-only: the table is written by its own dataset")

@@ -1,0 +1,32 @@
+"""``LakeScanDataset``: a lake table's version as a lazy handle, and what a check makes of a version not written."""
+
+import pandas as pd
+import pytest
+
+from cripto_platform.datasets.lake import LakeTableDataset
+from cripto_platform.datasets.lake_scan import LakeScanDataset
+from cripto_platform.quality.deliverables import DeliverableCheckError, check_deliverables
+
+
+@pytest.fixture
+def lake(tmp_path):
+    table = LakeTableDataset(path=str(tmp_path / "credit_risk"), table="loans")
+    table.save({"20240301": pd.DataFrame({"v": [1, 2, 3]})})
+    table.save({"20240401": pd.DataFrame({"v": [1, 2, 3, 4, 5]})})
+    return tmp_path / "credit_risk"
+
+
+def test_the_scan_reads_the_newest_version_or_the_one_asked_for_without_reading_rows(lake):
+    newest = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans").load()
+    assert (newest.exists, newest.version, newest.dataset().count_rows()) == (True, "20240401", 5)
+    backfill = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans", load_version=20240301).load()
+    assert (backfill.version, backfill.dataset().count_rows()) == ("20240301", 3)
+
+
+def test_a_version_not_written_is_reported_not_written_not_raised(lake):
+    """A backfill of a source that wrote nothing for its version (disabled, or failed earlier): the check names it."""
+    missing = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans", load_version="20240201").load()
+    assert (missing.exists, missing.version) == (False, "20240201")
+    with pytest.raises(DeliverableCheckError, match="kaggle_credit_risk: not written"):
+        check_deliverables({"required": ["kaggle_credit_risk"], "quarantine_of": {}, "max_quarantine_share": 0.5},
+                           kaggle_credit_risk=missing)
