@@ -137,3 +137,20 @@ def test_groups_that_would_form_a_cycle_are_merged():
 
     catalog["m"] = MemoryDataset()  # a catalog MemoryDataset is in memory too
     assert crossing_memory_datasets(pipeline, catalog, [["a", "b"], ["c", "d"]]) == {"m": ["a -> c"]}
+
+
+def test_a_dag_with_deliverable_checks_publishes_its_assets_only_after_them():
+    """An asset published by the task that writes it triggers the downstream DAG even when the pipeline's
+    check_deliverables then fails: a DAG holding that check publishes from it (its last task)."""
+    import re
+
+    dags = sorted((PROJECT_ROOT / "deploy" / "airflow" / "dags").glob("*_dag.py"))
+    assert dags
+    checked = 0
+    for dag in dags:
+        text = dag.read_text()
+        publishing = re.findall(r'task_id="([^"]+)",\n\s+outlets=\[', text)
+        if ".check_deliverables" in text:
+            checked += 1
+            assert publishing and all(task.endswith(".check_deliverables") for task in publishing), (dag.name, publishing)
+    assert checked == 3  # clustering, payments, recommendation (companies and crypto_batch run no check)

@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             "outlets": [],
             **_get_pipeline_config(config, {} if args.retries is None else {"retries": args.retries}, name),
         }
+        # A DAG with the pipeline's check_deliverables (its last task) publishes its assets from that task, so a run
+        # whose checks fail triggers no downstream DAG.
+        check_task = next((group.task_id for group in groups
+                           if any(node.endswith(".check_deliverables") for node in group.nodes)), None)
         env_prefix = "" if args.env == "local" else f"{args.env}_"
         path = args.target_dir / f"{package}_{env_prefix}{name}_dag.py"
         template.stream(
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             env_prefix=env_prefix,
             conf_source="",
             node_objs=groups,
+            check_task=check_task,
             **dag_config,
         ).dump(str(path))
         print(f"{path.relative_to(PROJECT) if path.is_relative_to(PROJECT) else path}: {len(groups)} tasks")

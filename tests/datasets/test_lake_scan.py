@@ -30,3 +30,21 @@ def test_a_version_not_written_is_reported_not_written_not_raised(lake):
     with pytest.raises(DeliverableCheckError, match="kaggle_credit_risk: not written"):
         check_deliverables({"required": ["kaggle_credit_risk"], "quarantine_of": {}, "max_quarantine_share": 0.5},
                            kaggle_credit_risk=missing)
+
+
+def test_a_backfill_is_recorded_and_checked_at_its_own_version_not_the_newest(lake):
+    """A run writing 20240301 after 20240401 exists: its 4 quarantined lines are 4 of 7 (its 3 kept rows), not 4 of 9
+    (the newest version's 5), and the record says 20240301."""
+    from cripto_platform.pipelines.ingestion.common import record_lake_tables
+
+    scan = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans").load()
+    assert scan.version == "20240401"
+    assert scan.at_version("20240301").dataset().count_rows() == 3
+    assert not scan.at_version("20240201").exists
+    record = record_lake_tables("20240301", kaggle_credit_risk=scan)
+    assert (record["kaggle_credit_risk"]["version"], record["kaggle_credit_risk"]["rows"]) == ("20240301", 3)
+    rules = {"required": ["kaggle_credit_risk"], "quarantine_of": {"credit_risk_quarantine": "kaggle_credit_risk"},
+             "max_quarantine_share": 0.5}
+    with pytest.raises(DeliverableCheckError, match=r"4 of 7 rows quarantined \(57\.1%\)"):
+        check_deliverables(rules, run_version="20240301", kaggle_credit_risk=scan,
+                           credit_risk_quarantine=pd.DataFrame({"line": range(4)}))

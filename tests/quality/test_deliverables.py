@@ -341,3 +341,13 @@ def test_a_warehouse_table_that_must_only_hold_data_is_probed_not_counted(wareho
     check_deliverables({"required": ["recommendations"], "quarantine_of": {"rejected": "recommendations"},
                         "max_quarantine_share": 0.5}, recommendations=table, rejected=frame(5))
     assert "recommendations 500" in caplog.text and "highest quarantine share 1.0% (rejected)" in caplog.text
+
+
+def test_a_source_of_several_tables_is_compared_with_all_its_kept_rows():
+    """sales_quarantine holds the rejects of every sales file (facts and catalogs): its share is of all of them."""
+    rules = {"required": [], "max_quarantine_share": 0.5,
+             "quarantine_of": {"sales_quarantine": ["sales_facts", "sales_zones"]}}
+    check_deliverables(rules, sales_quarantine=frame(6), sales_facts=frame(5), sales_zones=frame(2))  # 6 of 13
+    with pytest.raises(DeliverableCheckError, match=r"sales_quarantine: 6 of 11 rows quarantined \(54\.5%\) against "
+                                                    r"sales_facts \+ sales_zones"):
+        check_deliverables(rules, sales_quarantine=frame(6), sales_facts=frame(3), sales_zones=frame(2))

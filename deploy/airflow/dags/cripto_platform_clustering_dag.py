@@ -73,10 +73,10 @@ def cripto_platform_clustering():
     )(node_names=["clustering.profile_clusters"])
     tasks["clustering.publish_reservation_clusters"] = run_kedro_nodes.override(
         task_id="clustering.publish_reservation_clusters",
-        outlets=[Asset("cripto_platform.reservation_clusters")],
     )(node_names=["clustering.publish_reservation_clusters"])
     tasks["clustering.check_deliverables"] = run_kedro_nodes.override(
         task_id="clustering.check_deliverables",
+        outlets=[Asset("cripto_platform.reservation_clusters")],
     )(node_names=["clustering.check_deliverables"])
     tasks["clustering.seed_sample_reservations"] >> tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"]
     tasks["clustering.clean_reservations-to-stamp_reservations_quarantine"] >> tasks["clustering.compute_nightly_occupancy"]

@@ -49,13 +49,13 @@ def cripto_platform_payments():
     )(node_names=["payments.ensure_landing_bucket"])
     tasks["payments.compute_payments_window-to-validate_payments_index"] = run_kedro_nodes.override(
         task_id="payments.compute_payments_window-to-validate_payments_index",
-        outlets=[Asset("cripto_platform.payments_index")],
     )(node_names=["payments.compute_payments_window", "payments.fetch_payments_batch", "payments.land_payments_batch", "payments.validate_payments_batch", "payments.deduplicate_payments", "payments.stamp_payments_quarantine", "payments.build_payments_merge", "payments.extract_payments_index", "payments.report_payments_merge", "payments.mark_payments_landing_merged", "payments.validate_payments_index"])
     tasks["payments.chart_payments_merges"] = run_kedro_nodes.override(
         task_id="payments.chart_payments_merges",
     )(node_names=["payments.chart_payments_merges"])
     tasks["payments.check_deliverables"] = run_kedro_nodes.override(
         task_id="payments.check_deliverables",
+        outlets=[Asset("cripto_platform.payments_index")],
     )(node_names=["payments.check_deliverables"])
     tasks["payments.ensure_landing_bucket"] >> tasks["payments.compute_payments_window-to-validate_payments_index"]
     tasks["payments.compute_payments_window-to-validate_payments_index"] >> tasks["payments.chart_payments_merges"]

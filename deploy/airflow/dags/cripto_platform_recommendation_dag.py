@@ -52,10 +52,10 @@ def cripto_platform_recommendation():
     )(node_names=["recommendation.chart_recommendation_evaluation"])
     tasks["recommendation.publish_client_recommendations"] = run_kedro_nodes.override(
         task_id="recommendation.publish_client_recommendations",
-        outlets=[Asset("cripto_platform.client_recommendations_table")],
     )(node_names=["recommendation.publish_client_recommendations"])
     tasks["recommendation.check_deliverables"] = run_kedro_nodes.override(
         task_id="recommendation.check_deliverables",
+        outlets=[Asset("cripto_platform.client_recommendations_table")],
     )(node_names=["recommendation.check_deliverables"])
     tasks["recommendation.select_payments_window-to-recommend_for_clients"] >> tasks["recommendation.chart_recommendation_evaluation"]
     tasks["recommendation.select_payments_window-to-recommend_for_clients"] >> tasks["recommendation.publish_client_recommendations"]

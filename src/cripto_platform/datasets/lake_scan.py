@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
@@ -50,10 +51,15 @@ class LakeScanDataset(AbstractDataset[None, ParquetSource]):
     def load(self) -> ParquetSource:
         versions = self._lake.versions()
         version = self._load_version or (versions[-1] if versions else None)
-        location = f"{self._path.rstrip('/')}/{version}/{self._table}" if version else self._path
+        root = self._path.rstrip("/")
+        location = f"{root}/{version}/{self._table}" if version else self._path
         if version is None or version not in versions:  # nothing written (of that version): the reader says so
-            return ParquetSource(name=self._name, location=location, version=version, exists=False)
-        return parquet_source(location, name=self._name, version=version, **self._fs_args)
+            source = ParquetSource(name=self._name, location=location, version=version, exists=False)
+        else:
+            source = parquet_source(location, name=self._name, version=version, **self._fs_args)
+        # so a node that knows the run's version can look at that one instead (ParquetSource.at_version)
+        return replace(source, lake_root=root, lake_table=self._table,
+                       lake_fs_args=tuple(sorted(self._fs_args.items())))
 
     def save(self, data: None) -> None:
         raise DatasetError(f"'{self._name}' scan is read-only: the table is written by its own dataset")
@@ -124,3 +130,35 @@ class LakeTablesDataset(AbstractDataset[dict[str, Any], dict[str, ParquetSource]
                  "rows": (recorded.get(name) or {}).get("rows"), "files": (recorded.get(name) or {}).get("files")}
                 for name in self._scans]
         return table_preview(pd.DataFrame(rows).head(int(nrows)))
+
+
+class ParquetScanDataset(AbstractDataset[None, ParquetSource]):
+    """Read-only: a parquet file (or folder of parquet files) as a lazy handle, ``ParquetSource``: load reads no row
+    (its footer gives the rows). The ``@scan`` view of a parquet dataset written under another name.
+
+    Example::
+
+        payments_index@scan:
+          type: cripto_platform.datasets.lake_scan.ParquetScanDataset
+          filepath: data/04_feature/payments_index.parquet
+          name: payments_index
+    """
+
+    def __init__(self, *, filepath: str, name: str | None = None, fs_args: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = filepath
+        self._name = name or filepath
+        self._fs_args = fs_args or {}
+        self.metadata = metadata
+
+    def load(self) -> ParquetSource:
+        return parquet_source(self._filepath, name=self._name, **self._fs_args)
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"'{self._name}' scan is read-only: the file is written by its own dataset")
+
+    def _exists(self) -> bool:
+        return self.load().exists
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "name": self._name}

@@ -23,6 +23,10 @@ class ParquetSource:
     filesystem: Any = None  # a pyarrow filesystem
     partitioning: str | None = None
     exists: bool = True
+    # A lake table's source (LakeScanDataset) knows where its other versions are: {lake_root}/{version}/{lake_table}
+    lake_root: str | None = None
+    lake_table: str | None = None
+    lake_fs_args: tuple = ()  # (key, value) pairs: the filesystem arguments, hashable like every other field
 
     def dataset(self) -> ds.Dataset:
         """The pyarrow dataset over ``files`` (metadata only: batches are read when scanned)."""
@@ -37,6 +41,19 @@ class ParquetSource:
     @property
     def size_on_disk(self) -> int:
         return sum(size for _, size in self.files)
+
+    def at_version(self, version: str) -> ParquetSource:
+        """The same lake table at ``version`` (``exists=False`` if that version was not written); a source that is
+        not a lake table's, or already at ``version``, as it is."""
+        if self.lake_root is None or self.lake_table is None or self.version == str(version):
+            return self
+        from dataclasses import replace
+
+        from cripto_platform.profiling.parquet import parquet_source
+
+        source = parquet_source(f"{self.lake_root}/{version}/{self.lake_table}", name=self.name, version=str(version),
+                                **dict(self.lake_fs_args))
+        return replace(source, lake_root=self.lake_root, lake_table=self.lake_table, lake_fs_args=self.lake_fs_args)
 
 
 @dataclass(frozen=True)

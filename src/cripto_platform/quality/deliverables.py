@@ -52,7 +52,8 @@ class DeliverablesParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     required: list[str]  # deliverables that must hold data
-    quarantine_of: dict[str, str]  # quarantine dataset -> the dataset holding that source's kept rows
+    # quarantine dataset -> the dataset(s) holding that source's kept rows (a source of several tables: all of them)
+    quarantine_of: dict[str, str | list[str]]
     max_quarantine_share: float = Field(ge=0, le=1)
 
 
@@ -194,23 +195,32 @@ def _percent(share: float, limit: float) -> tuple[str, str]:
     return shown
 
 
-def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
+def _kept(kept: str | list[str]) -> list[str]:
+    return [kept] if isinstance(kept, str) else list(kept)
+
+
+def check_deliverables(rules: DeliverablesParams, run_version: str | None = None, **deliverables: Any) -> None:
     """Raise ``DeliverableCheckError`` listing every deliverable missing or empty and every quarantine
     above ``max_quarantine_share``; log each deliverable's size when all pass.
 
     ``rules`` may be a dict (validated here). A rule naming a dataset the node does not take is a
-    configuration error: ``ValueError``, before anything is measured.
+    configuration error: ``ValueError``, before anything is measured. ``run_version``: the lake version the run
+    wrote; lake tables are measured at that version (a backfill writes an older one than the newest).
     """
     if not isinstance(rules, DeliverablesParams):
         rules = DeliverablesParams.model_validate(rules)
-    named = [*rules.required, *rules.quarantine_of, *rules.quarantine_of.values()]
+    kept_names = [name for kept in rules.quarantine_of.values() for name in _kept(kept)]
+    named = [*rules.required, *rules.quarantine_of, *kept_names]
     unknown = sorted({name for name in named if name not in deliverables})
     if unknown:
         raise ValueError(f"deliverables rules name {unknown}, which check_deliverables does not take; "
                          f"its deliverables: {sorted(deliverables)}")
+    if run_version is not None:
+        deliverables = {name: value.at_version(str(run_version)) if isinstance(value, ParquetSource) else value
+                        for name, value in deliverables.items()}
 
     # Exact sizes only where a share needs them; a warehouse table that must only hold data is probed for a row.
-    shared = {*rules.quarantine_of, *rules.quarantine_of.values()}
+    shared = {*rules.quarantine_of, *kept_names}
     measured = {name: _measure(name, value, exact=name in shared) for name, value in deliverables.items()}
     failures = []
     for name in rules.required:
@@ -222,15 +232,15 @@ def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
     shares = []
     for quarantine, kept in rules.quarantine_of.items():
         q = sum(size or 0 for size, _ in measured[quarantine].values())
-        k = sum(size or 0 for size, _ in measured[kept].values())
+        k = sum(size or 0 for name in _kept(kept) for size, _ in measured[name].values())
         if q + k == 0:
             continue
         shares.append((q / (q + k), quarantine))
         if q / (q + k) > rules.max_quarantine_share:
             unit = next(iter(measured[quarantine].values()))[1]
             share, limit = _percent(q / (q + k), rules.max_quarantine_share)
-            failures.append(f"{quarantine}: {q} of {q + k} {unit} quarantined ({share}) against {kept}, "
-                            f"above max_quarantine_share {limit}")
+            failures.append(f"{quarantine}: {q} of {q + k} {unit} quarantined ({share}) against "
+                            f"{' + '.join(_kept(kept))}, above max_quarantine_share {limit}")
     if failures:
         raise DeliverableCheckError("deliverable checks failed:\n" + "\n".join(f"- {f}" for f in failures))
 
@@ -244,15 +254,18 @@ def check_deliverables(rules: DeliverablesParams, **deliverables: Any) -> None:
         for found in measured.values() for part, (size, unit) in found.items()))
 
 
-def check_deliverables_node(pipeline: str, *names: str, **views: str):
+def check_deliverables_node(pipeline: str, *names: str, run_version: str | None = None, **views: str):
     """The ``check_deliverables`` node of ``pipeline``: rules from ``params:<pipeline>.deliverables``; each of
     ``names`` is read under its own name, each ``views`` entry (``deliverable="dataset@view"``) through a cheaper
-    view of the same data (a lake table's ``@scan``, a warehouse table's ``@source``)."""
+    view of the same data (a lake table's ``@scan``, a warehouse table's ``@source``); ``run_version``, the dataset
+    holding the lake version the run writes. Read every output of the pipeline that no later node of it reads, so
+    the check runs last (and kedro-viz draws those outputs inside the pipeline's group)."""
     from kedro.pipeline import Node
 
     return Node(
         func=check_deliverables,
-        inputs={"rules": f"params:{pipeline}.deliverables", **{name: name for name in names}, **views},
+        inputs={"rules": f"params:{pipeline}.deliverables", **({"run_version": run_version} if run_version else {}),
+                **{name: name for name in names}, **views},
         outputs=None,
         name="check_deliverables",
     )

@@ -90,7 +90,8 @@ def test_the_lake_tables_record_is_made_from_scans_and_loads_lazy_scans(tmp_path
     assert not dataset.exists()
     (tmp_path / "t/20240101/rows").mkdir(parents=True)
     pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "t/20240101/rows/part-0.parquet")
-    record = record_lake_tables(**{name: LakeScanDataset(name=name, **spec).load() for name, spec in tables.items()})
+    record = record_lake_tables("20240101", **{name: LakeScanDataset(name=name, **spec).load()
+                                               for name, spec in tables.items()})
     assert record == {"t": {"table": "t", "version": "20240101", "rows": 3, "files": 1,
                             "bytes": (tmp_path / "t/20240101/rows/part-0.parquet").stat().st_size}}
     dataset.save(record)

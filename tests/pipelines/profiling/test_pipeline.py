@@ -65,7 +65,7 @@ def test_lake_profiles_read_the_record_of_every_lake_table_ingestion_writes():
     lake = {table.name for table in CANDIDATES if table.kind == "lake"}
     (record,) = ingestion().only_nodes("record_lake_tables").nodes
     assert record.outputs == ["ingestion_lake_tables"]
-    assert set(record.inputs) == {f"{name}@scan" for name in lake}
+    assert set(record.inputs) == {f"{name}@scan" for name in lake} | {"ingestion_version"}
     assert {f"{name}@pandas" for name in lake} <= ingestion().all_outputs()
     assert not ingestion().outputs() & {f"{name}@pandas" for name in lake}  # each table is read back by the record
     catalog = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_profiling.yml").read_text())

@@ -66,12 +66,13 @@ def log_quarantine(dataset: str, rows: int, quarantine: pd.DataFrame) -> None:
     )
 
 
-def record_lake_tables(**tables: ParquetSource) -> dict[str, dict[str, Any]]:
-    """The record of the lake tables, ``{table: {"table", "version", "rows", "files", "bytes"}}``, from each table's
-    lazy scan (its newest version; rows from the parquet footers, no row is read). A table never written (a run of
-    some sources only on a new lake) is left out."""
+def record_lake_tables(version: str, **tables: ParquetSource) -> dict[str, dict[str, Any]]:
+    """The record of the lake tables this run wrote, ``{table: {"table", "version", "rows", "files", "bytes"}}``,
+    from each table's lazy scan at the run's ``version`` (a backfill writes an older one than the newest; rows from
+    the parquet footers, no row is read). A table with no such version (its source did not run) is left out."""
+    at_run = {name: source.at_version(version) for name, source in sorted(tables.items())}
     return {
         name: {"table": name, "version": source.version, "rows": int(source.dataset().count_rows()),
                "files": len(source.files), "bytes": int(source.size_on_disk)}
-        for name, source in sorted(tables.items()) if source.exists
+        for name, source in at_run.items() if source.exists
     }

@@ -178,12 +178,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             flows,
             Node(
                 func=common.record_lake_tables,
-                inputs={table: f"{table}@scan" for table in LAKE_TABLES},
+                inputs={"version": "ingestion_version", **{table: f"{table}@scan" for table in LAKE_TABLES}},
                 outputs="ingestion_lake_tables",
                 name="record_lake_tables",
             ),
-            check_deliverables_node("ingestion", "crypto_gaps_report", *QUARANTINES,
-                                    sales_warehouse="sales_warehouse@sources",
+            check_deliverables_node("ingestion", "crypto_gaps_report", *QUARANTINES, "ingestion_lake_tables",
+                                    run_version="ingestion_version", sales_warehouse="sales_warehouse@sources",
                                     **{table: f"{table}@scan" for table in LAKE_TABLES}),
         ]
     )
