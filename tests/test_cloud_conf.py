@@ -60,7 +60,7 @@ def test_the_bucket_is_configuration_not_an_environment_variable(monkeypatch):
     for path in CONF.glob("*/*.yml"):
         if path.name != "credentials.yml":
             assert "oc.env" not in path.read_text(), path
-    assert _location(_catalog("cloud")["payments_index@pandas"]) == f"{LAKE}/04_feature/payments_index.parquet"
+    assert _location(_catalog("cloud")["payments_index"]) == f"{LAKE}/04_feature/payments_index.parquet"
 
 
 def test_another_bucket_is_another_environment(tmp_path):
@@ -71,7 +71,7 @@ def test_another_bucket_is_another_environment(tmp_path):
     (tmp_path / "conf" / "staging").mkdir()
     (tmp_path / "conf" / "staging" / "globals.yml").write_text("lake_root: s3://staging-lake\n")
     staged = _catalog("staging", tmp_path / "conf")
-    assert _location(staged["payments_index@pandas"]) == "s3://staging-lake/04_feature/payments_index.parquet"
+    assert _location(staged["payments_index"]) == "s3://staging-lake/04_feature/payments_index.parquet"
 
 
 def test_kedro_refuses_run_parameters_in_globals(tmp_path):

@@ -74,8 +74,8 @@ DEPLOYED: dict[str, DagSpec] = {
             "crypto_batch",
             "ingestion",
             to_outputs=(
-                "crypto_candles_silver@pandas",
-                "crypto_daily_features@pandas",
+                "crypto_candles_silver",
+                "crypto_daily_features",
                 "crypto_gaps_report",
             ),
         ),

@@ -58,9 +58,9 @@ def _payments_catalog_config(lake) -> dict:
     loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local")
     entries = loader["catalog"]
     config = {}
-    for name, key in (("payments_landing", "payments_landing"), ("payments_landing_merged", "payments_landing_merged"),
-                      ("payments_index", "payments_index@pandas")):
-        entry = dict(entries[key])
+    for name in ("payments_landing", "payments_landing_merged", "payments_index"):
+        entry = dict(entries[name])
+        entry.pop("lazy", None)  # these tests load what they saved
         for key in ("path", "filepath"):
             if key in entry:
                 entry[key] = str(lake) + entry[key].removeprefix("data")

@@ -48,3 +48,18 @@ def test_a_backfill_is_recorded_and_checked_at_its_own_version_not_the_newest(la
     with pytest.raises(DeliverableCheckError, match=r"4 of 7 rows quarantined \(57\.1%\)"):
         check_deliverables(rules, run_version="20240301", kaggle_credit_risk=scan,
                            credit_risk_quarantine=pd.DataFrame({"line": range(4)}))
+
+
+def test_a_lazy_lake_table_loads_a_handle_that_reads_the_same_rows_and_still_previews(lake):
+    """Lake tables load lazily (the ingestion check and record read them back without loading them); kedro-viz
+    still previews them (a transcoded "@scan" twin would have no preview in kedro-viz 12.5)."""
+    from cripto_platform.profiling.sources import ParquetSource
+
+    lazy = LakeTableDataset(path=str(lake), table="loans", lazy=True)
+    handle = lazy.load()
+    assert isinstance(handle, ParquetSource) and handle.version == "20240401"
+    eager = LakeTableDataset(path=str(lake), table="loans").load()
+    pd.testing.assert_frame_equal(handle.to_pandas(), eager)
+    assert lazy.preview(2)["data"] == [[1], [2]]
+    empty = LakeTableDataset(path=str(lake.parent / "never"), table="loans", lazy=True).load()
+    assert not empty.exists and empty.to_pandas().empty

@@ -239,18 +239,18 @@ def test_a_warn_rule_logs_and_the_data_is_saved(caplog):
 
 
 def test_a_non_blocking_dataset_logs_even_its_error_rules(caplog):
-    catalog = memory_catalog("sales_facts@pandas", severity="warn")
+    catalog = memory_catalog("sales_facts", severity="warn")
     sales = pd.DataFrame({"id_venta": [1, 1], "fecha": ["2024-01-01"] * 2, "id_punto_venta": ["PV1"] * 2,
                           "id_producto": ["P1"] * 2, "unidades": [1, 2], "monto": [1.0, 2.0],
                           "archivo_origen": ["x"] * 2, "anio": [2024, 2024]})
     with caplog.at_level(logging.WARNING):
-        catalog.save("sales_facts@pandas", {"20240101": sales})
+        catalog.save("sales_facts", {"20240101": sales})
     assert "id_venta_unique" in caplog.text and "2 of 2 rows" in caplog.text
-    assert list(catalog.load("sales_facts@pandas")) == ["20240101"]
+    assert list(catalog.load("sales_facts")) == ["20240101"]
 
 
 def test_the_gold_features_entry_refuses_a_bad_version_and_writes_a_good_one(tmp_path):
-    config = catalog_config()["crypto_daily_features@pandas"]
+    config = catalog_config()["crypto_daily_features"]
     config = {**config, "path": str(tmp_path / "crypto")}
     catalog = DataCatalog.from_config({"crypto_daily_features": config})
     bad = crypto_features()
@@ -259,7 +259,7 @@ def test_the_gold_features_entry_refuses_a_bad_version_and_writes_a_good_one(tmp
         catalog.save("crypto_daily_features", {"20240105": bad})
     assert not (tmp_path / "crypto").exists()
     catalog.save("crypto_daily_features", {"20240105": crypto_features()})
-    assert len(catalog.load("crypto_daily_features")) == 4
+    assert len(catalog.load("crypto_daily_features").to_pandas()) == 4
 
 
 def test_a_rule_can_be_skipped_for_one_run_and_validation_turned_off(monkeypatch, caplog):

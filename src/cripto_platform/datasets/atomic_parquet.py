@@ -16,14 +16,30 @@ class AtomicParquetDataset(ParquetDataset):
     ``load_args``/``save_args``/``credentials``/``fs_args``/``metadata``, ``versioned: true``,
     kedro-viz ``preview``), saved with ``atomic_write``: locally a temporary file in the same folder
     renamed into place, on S3 an upload committed only once complete. A save that fails or is killed
-    half way leaves the previous file (or none), never a partial one that breaks the next load.
+    half way leaves the previous file (or none), never a partial one that breaks the next load. With ``lazy``,
+    ``load()`` returns a ``ParquetSource`` (rows from the footer, none read; ``to_pandas()`` reads them), for a
+    node that only counts or filters the file.
 
     Example::
 
         payments_index:
           type: cripto_platform.datasets.AtomicParquetDataset
           filepath: data/04_feature/payments_index.parquet
+          lazy: true
     """
+
+    def __init__(self, *, filepath: str, lazy: bool = False, **kwargs) -> None:
+        super().__init__(filepath=filepath, **kwargs)
+        self._lazy = lazy
+        self._lazy_path = filepath
+        self._lazy_fs_args = dict(kwargs.get("fs_args") or {})
+
+    def load(self):
+        if not self._lazy:
+            return super().load()
+        from cripto_platform.profiling.parquet import parquet_source
+
+        return parquet_source(self._lazy_path, name=Path(self._lazy_path).stem, **self._lazy_fs_args)
 
     def save(self, data: pd.DataFrame) -> None:
         save_path = get_filepath_str(self._get_save_path(), self._protocol)

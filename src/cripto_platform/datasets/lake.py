@@ -233,7 +233,10 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
     frames, so streamed tables carry no validator (the Kaggle CSV tables, the only streamed ones, have none). ``load()`` returns the newest version, or ``load_version`` when set;
     with ``missing_ok`` and no version yet it returns an empty frame. With ``all_versions`` it returns
     ``{version: load function}`` for every version instead (as ``PartitionedDataset`` does), so a node
-    can pick the version it needs (e.g. the newest one up to the run's version).
+    can pick the version it needs (e.g. the newest one up to the run's version). With ``lazy`` it returns
+    that version as a ``ParquetSource``, a handle that reads no rows (``to_pandas()`` reads it, ``dataset()``
+    is a pyarrow dataset to filter first; ``exists`` is False before the first version): a lake table can be
+    larger than memory, and a node that only counts or scans it should not load it.
 
     Example::
 
@@ -254,12 +257,15 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
         load_version: str | None = None,
         missing_ok: bool = False,
         all_versions: bool = False,
+        lazy: bool = False,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._path = path.rstrip("/")
         self._table = table
         self._all_versions = all_versions
+        self._lazy = lazy
+        self._fs_args = dict(fs_args or {})
         self._partition_cols = list(partition_cols or [])
         self._compression = compression
         self._load_version = str(load_version) if load_version else None
@@ -278,6 +284,8 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
         versions = self.versions()
         if self._all_versions:
             return {version: (lambda version=version: self._load_version_frame(version)) for version in versions}
+        if self._lazy:
+            return self.scan()
         version = self._load_version or (versions[-1] if versions else None)
         if version is None or version not in versions:
             if self._missing_ok and self._load_version is None:
@@ -287,6 +295,13 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
                 f"(available: {versions or 'none'})"
             )
         return self._load_version_frame(version)
+
+    def scan(self) -> Any:
+        """The newest version (or ``load_version``) as a ``ParquetSource``: its files listed, no row read."""
+        from cripto_platform.datasets.lake_scan import LakeScanDataset
+
+        return LakeScanDataset(name=self._table, path=self._path, table=self._table, load_version=self._load_version,
+                               fs_args=self._fs_args).load()
 
     def _load_version_frame(self, version: str) -> pd.DataFrame:
         dataset = ds.dataset(

@@ -79,7 +79,7 @@ class LakeTablesDataset(AbstractDataset[dict[str, Any], dict[str, ParquetSource]
     """The lake tables a pipeline writes, as one dataset: saved as the run's record of them, loaded as lazy scans.
 
     Save ``{table: {"version", "rows", ...}}`` as one JSON (``WrittenMarkerDataset``), from a node that reads every
-    table's ``@scan`` after its write (``record_lake_tables``): whatever loads this dataset then runs after every
+    table after its write, lazily (``record_lake_tables``): whatever loads this dataset then runs after every
     one of those writes. Load ``{table: ParquetSource}``, a ``LakeScanDataset`` per entry of ``tables`` (each
     table's newest version, or ``exists=False`` before its first one), reading no rows.
 
@@ -130,35 +130,3 @@ class LakeTablesDataset(AbstractDataset[dict[str, Any], dict[str, ParquetSource]
                  "rows": (recorded.get(name) or {}).get("rows"), "files": (recorded.get(name) or {}).get("files")}
                 for name in self._scans]
         return table_preview(pd.DataFrame(rows).head(int(nrows)))
-
-
-class ParquetScanDataset(AbstractDataset[None, ParquetSource]):
-    """Read-only: a parquet file (or folder of parquet files) as a lazy handle, ``ParquetSource``: load reads no row
-    (its footer gives the rows). The ``@scan`` view of a parquet dataset written under another name.
-
-    Example::
-
-        payments_index@scan:
-          type: cripto_platform.datasets.lake_scan.ParquetScanDataset
-          filepath: data/04_feature/payments_index.parquet
-          name: payments_index
-    """
-
-    def __init__(self, *, filepath: str, name: str | None = None, fs_args: dict[str, Any] | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = filepath
-        self._name = name or filepath
-        self._fs_args = fs_args or {}
-        self.metadata = metadata
-
-    def load(self) -> ParquetSource:
-        return parquet_source(self._filepath, name=self._name, **self._fs_args)
-
-    def save(self, data: None) -> None:
-        raise DatasetError(f"'{self._name}' scan is read-only: the file is written by its own dataset")
-
-    def _exists(self) -> bool:
-        return self.load().exists
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "name": self._name}

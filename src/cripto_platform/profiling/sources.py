@@ -42,6 +42,12 @@ class ParquetSource:
     def size_on_disk(self) -> int:
         return sum(size for _, size in self.files)
 
+    def to_pandas(self) -> Any:
+        """Every row as a pandas DataFrame (an empty one when nothing is written)."""
+        import pandas as pd
+
+        return self.dataset().to_table().to_pandas() if self.exists and self.files else pd.DataFrame()
+
     def at_version(self, version: str) -> ParquetSource:
         """The same lake table at ``version`` (``exists=False`` if that version was not written); a source that is
         not a lake table's, or already at ``version``, as it is."""

@@ -40,7 +40,7 @@ RUN = textwrap.dedent(
         "kaggle_raw": RawVersionsDataset(path=f"{root}/01_raw/kaggle", dataset="cripto_platform.datasets.BytesDataset"),
         "ingestion_version": MemoryDataset(version),
         "params:ingestion.kaggle.datasets.credit_risk": MemoryDataset(spec),
-        "kaggle_credit_risk@pandas": LakeTableDataset(path=f"{root}/03_primary/kaggle/credit_risk", table="loans",
+        "kaggle_credit_risk": LakeTableDataset(path=f"{root}/03_primary/kaggle/credit_risk", table="loans",
                                                partition_cols=["loan_intent"]),
         "credit_risk_quarantine": ParquetDataset(filepath=f"{root}/quarantine/credit_risk.parquet"),
     })

@@ -21,21 +21,19 @@ SALES_TABLES = {
 
 def _lake_catalog(root: Path, version: str, params: dict) -> DataCatalog:
     datasets = {
-        f"{name}@pandas": LakeTableDataset(path=str(root / "03_primary/sales"), table=table, partition_cols=cols)
+        name: LakeTableDataset(path=str(root / "03_primary/sales"), table=table, partition_cols=cols)
         for name, (table, cols) in SALES_TABLES.items()
     }
     datasets.update(
         sales_source=MemoryDataset({}),  # no source folder: the generator writes the files
         sales_raw=RawVersionsDataset(path=str(root / "01_raw/sales"), dataset="cripto_platform.datasets.BytesDataset"),
-        **{"sales_monthly_features@pandas": LakeTableDataset(path=str(root / "04_feature/sales"), table="monthly_features", partition_cols=["anio"])},
+        sales_monthly_features=LakeTableDataset(path=str(root / "04_feature/sales"), table="monthly_features", partition_cols=["anio"]),
         crypto_klines_bronze=MemoryDataset(),
-        **{"crypto_candles_silver@pandas": LakeTableDataset(path=str(root / "02_intermediate/crypto"), table="candles",
-                                                            partition_cols=["symbol", "month"])},
+        crypto_candles_silver=LakeTableDataset(path=str(root / "02_intermediate/crypto"), table="candles", partition_cols=["symbol", "month"]),
         crypto_candles_silver_previous=LakeTableDataset(
             path=str(root / "02_intermediate/crypto"), table="candles", partition_cols=["symbol", "month"], all_versions=True
         ),
-        **{"crypto_daily_features@pandas": LakeTableDataset(path=str(root / "04_feature/crypto"), table="daily_features",
-                                                            partition_cols=["symbol"])},
+        crypto_daily_features=LakeTableDataset(path=str(root / "04_feature/crypto"), table="daily_features", partition_cols=["symbol"]),
         **{"sales_warehouse@pandas": MemoryDataset()},
         crypto_gaps_report=MemoryDataset(),
         sales_quarantine=MemoryDataset(),
@@ -101,7 +99,7 @@ def test_silver_previous_is_silver_s_own_entry_read_only():
 
     catalog = OmegaConfigLoader(str(Path(__file__).resolve().parents[3] / "conf"), base_env="base",
                                 default_run_env="base")["catalog"]
-    silver, previous = catalog["crypto_candles_silver@pandas"], catalog["crypto_candles_silver_previous"]
+    silver, previous = catalog["crypto_candles_silver"], catalog["crypto_candles_silver_previous"]
     assert {k: v for k, v in previous.items() if k not in ("all_versions", "metadata")} == \
         {k: v for k, v in silver.items() if k != "metadata"}
     assert previous["all_versions"] is True

@@ -54,7 +54,7 @@ def test_warehouse_profiles_follow_their_writers_in_default():
 
 
 def test_lake_profiles_read_the_record_of_every_lake_table_ingestion_writes():
-    """ingestion_lake_tables is saved from every lake table's scan, read back inside ingestion after its write (so
+    """ingestion_lake_tables is saved from every lake table, read back (lazily) inside ingestion after its write (so
     the tables are not loose in kedro-viz's overview), lists the lake candidates in the catalog, and every lake branch
     reads its table from it: one dataset between the pipelines instead of a scan each."""
     import yaml
@@ -65,9 +65,9 @@ def test_lake_profiles_read_the_record_of_every_lake_table_ingestion_writes():
     lake = {table.name for table in CANDIDATES if table.kind == "lake"}
     (record,) = ingestion().only_nodes("record_lake_tables").nodes
     assert record.outputs == ["ingestion_lake_tables"]
-    assert set(record.inputs) == {f"{name}@scan" for name in lake} | {"ingestion_version"}
-    assert {f"{name}@pandas" for name in lake} <= ingestion().all_outputs()
-    assert not ingestion().outputs() & {f"{name}@pandas" for name in lake}  # each table is read back by the record
+    assert set(record.inputs) == lake | {"ingestion_version"}
+    assert lake <= ingestion().all_outputs()
+    assert not ingestion().outputs() & lake  # each table is read back (lazily) by the record
     catalog = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_profiling.yml").read_text())
     assert set(catalog["ingestion_lake_tables"]["tables"]) == lake
     profiling = create_pipeline()
@@ -75,12 +75,12 @@ def test_lake_profiles_read_the_record_of_every_lake_table_ingestion_writes():
     assert opener.inputs == ["ingestion_lake_tables"]
     assert set(opener.outputs) == {table.source for table in CANDIDATES if table.kind == "lake"}
     assert "ingestion_lake_tables" in profiling.inputs()
-    assert not {f"{name}@scan" for name in lake} & profiling.inputs()
+    assert not lake & profiling.inputs()
 
 
 def test_the_record_scans_each_lake_table_where_its_writer_writes_it():
-    """The record's and the scans' path/table per lake table come from the table's own catalog entry (resolved
-    config), in the base and the cloud environment, so moving a table in catalog_ingestion.yml moves them too."""
+    """The record's path/table per lake table come from the table's own catalog entry (resolved config), in the
+    base and the cloud environment, so moving a table in catalog_ingestion.yml moves its profile too."""
     from kedro.config import OmegaConfigLoader
 
     from tests.conftest import PROJECT_ROOT
@@ -90,7 +90,5 @@ def test_the_record_scans_each_lake_table_where_its_writer_writes_it():
         tables = catalog["ingestion_lake_tables"]["tables"]
         assert tables, env
         for name, spec in tables.items():
-            writer = catalog[f"{name}@pandas"]
-            assert spec == {"path": writer["path"], "table": writer["table"]}, (env, name)
-            scan = catalog[f"{name}@scan"]
-            assert (scan["name"], scan["path"], scan["table"]) == (name, writer["path"], writer["table"]), (env, name)
+            assert spec == {"path": catalog[name]["path"], "table": catalog[name]["table"]}, (env, name)
+            assert catalog[name].get("lazy") is True, (env, name)  # read back by the record and the check

@@ -23,7 +23,7 @@ class KeptDataset(MemoryDataset):
 
 def memory_catalog(payments, companies, run_metadata, pipeline, **overrides) -> DataCatalog:
     catalog = DataCatalog({
-        "payments_index@pandas": MemoryDataset(payments),
+        "payments_index": MemoryDataset(payments),
         "companies_l0": MemoryDataset(companies),
         "run_metadata": MemoryDataset(run_metadata),
         **{f"params:recommendation.{block}": MemoryDataset(params(block, **overrides.get(block, {})),

@@ -68,7 +68,7 @@ def log_quarantine(dataset: str, rows: int, quarantine: pd.DataFrame) -> None:
 
 def record_lake_tables(version: str, **tables: ParquetSource) -> dict[str, dict[str, Any]]:
     """The record of the lake tables this run wrote, ``{table: {"table", "version", "rows", "files", "bytes"}}``,
-    from each table's lazy scan at the run's ``version`` (a backfill writes an older one than the newest; rows from
+    from each table's lazy load (``LakeTableDataset(lazy=True)``) at the run's ``version`` (a backfill writes an older one than the newest; rows from
     the parquet footers, no row is read). A table with no such version (its source did not run) is left out."""
     at_run = {name: source.at_version(version) for name, source in sorted(tables.items())}
     return {

@@ -1,9 +1,9 @@
 """Ingestion pipeline: Kaggle raw/processed, crypto bronze/silver/gold, sales lake + warehouse.
 
-Each lake table is saved as ``<table>@pandas`` and read back as ``<table>@scan`` (the same files as a lazy handle,
-no row read) by two last nodes: ``record_lake_tables`` writes ``ingestion_lake_tables``, which the profiling
-pipeline loads, so its profiles run after every write; ``check_deliverables`` fails the run when a deliverable is
-empty or a source went mostly to quarantine (rules: ``ingestion.deliverables``).
+Each lake table loads lazily (a handle on its files, no row read) and is read back by two last nodes:
+``record_lake_tables`` writes ``ingestion_lake_tables``, which the profiling pipeline loads, so its profiles run
+after every write; ``check_deliverables`` fails the run when a deliverable is empty or a source went mostly to
+quarantine (rules: ``ingestion.deliverables``). Both look at the version the run wrote.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -12,7 +12,7 @@ from cripto_platform.pipelines.ingestion import common, crypto_nodes, kaggle_nod
 from cripto_platform.quality.deliverables import check_deliverables_node
 
 CSV_TABLES = ("credit_risk", "motor_temperature")
-# The lake tables this pipeline writes (each saved as "<table>@pandas", read back as "<table>@scan").
+# The lake tables this pipeline writes.
 LAKE_TABLES = (
     *(f"kaggle_{name}" for name in CSV_TABLES), *kaggle_nodes.CITESUM_TABLES,
     "crypto_candles_silver", "crypto_daily_features", *sales_nodes.SALES_TABLES, "sales_monthly_features",
@@ -51,7 +51,7 @@ def _kaggle() -> Pipeline:
             _csv_table(),
             namespace=name,
             inputs={"kaggle_raw", "ingestion_version"},
-            outputs={"processed": f"kaggle_{name}@pandas", "quarantine": f"{name}_quarantine",
+            outputs={"processed": f"kaggle_{name}", "quarantine": f"{name}_quarantine",
                      "csv_stream": f"kaggle_{name}_stream"},
             parameters={"params:table": f"params:ingestion.kaggle.datasets.{name}"},
         )
@@ -69,7 +69,7 @@ def _kaggle() -> Pipeline:
             Node(
                 func=kaggle_nodes.process_citesum,
                 inputs=["kaggle_raw", "ingestion_version", "params:ingestion.kaggle.datasets.citesum"],
-                outputs=[*(f"{table}@pandas" for table in kaggle_nodes.CITESUM_TABLES), "citesum_quarantine"],
+                outputs=[*kaggle_nodes.CITESUM_TABLES, "citesum_quarantine"],
                 name="process_citesum",
             ),
         ]
@@ -106,7 +106,7 @@ def _crypto() -> Pipeline:
             Node(
                 func=crypto_nodes.store_crypto_silver,
                 inputs=["crypto_candles_silver_run"],
-                outputs="crypto_candles_silver@pandas",
+                outputs="crypto_candles_silver",
                 name="store_crypto_silver",
             ),
             Node(
@@ -118,7 +118,7 @@ def _crypto() -> Pipeline:
             Node(
                 func=crypto_nodes.build_crypto_daily_features,
                 inputs=["crypto_candles_silver_run", "params:ingestion.crypto.features", "ingestion_version"],
-                outputs="crypto_daily_features@pandas",
+                outputs="crypto_daily_features",
                 name="build_crypto_daily_features",
             ),
         ]
@@ -146,7 +146,7 @@ def _sales() -> Pipeline:
             Node(
                 func=sales_nodes.store_sales_tables,
                 inputs=tables,
-                outputs=[f"{table}@pandas" for table in sales_nodes.SALES_TABLES],
+                outputs=list(sales_nodes.SALES_TABLES),
                 name="store_sales_tables",
             ),
             Node(
@@ -158,7 +158,7 @@ def _sales() -> Pipeline:
             Node(
                 func=sales_nodes.build_monthly_sales_features,
                 inputs=["sales_facts_run", "sales_points_of_sale_run", "sales_products_run", "ingestion_version"],
-                outputs="sales_monthly_features@pandas",
+                outputs="sales_monthly_features",
                 name="build_monthly_sales_features",
             ),
         ]
@@ -178,12 +178,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             flows,
             Node(
                 func=common.record_lake_tables,
-                inputs={"version": "ingestion_version", **{table: f"{table}@scan" for table in LAKE_TABLES}},
+                inputs={"version": "ingestion_version", **{table: table for table in LAKE_TABLES}},
                 outputs="ingestion_lake_tables",
                 name="record_lake_tables",
             ),
-            check_deliverables_node("ingestion", "crypto_gaps_report", *QUARANTINES, "ingestion_lake_tables",
-                                    run_version="ingestion_version", sales_warehouse="sales_warehouse@sources",
-                                    **{table: f"{table}@scan" for table in LAKE_TABLES}),
+            check_deliverables_node("ingestion", *LAKE_TABLES, "crypto_gaps_report", *QUARANTINES,
+                                    "ingestion_lake_tables", run_version="ingestion_version",
+                                    sales_warehouse="sales_warehouse@sources"),
         ]
     )

@@ -97,7 +97,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=nodes.validate_payments_index,
                 inputs=["payments_index_candidate", "payments_window", "params:payments.index"],
-                outputs="payments_index@pandas",
+                outputs="payments_index",
                 name="validate_payments_index",
             ),
             Node(
@@ -113,6 +113,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="chart_payments_merges",
             ),
             check_deliverables_node("payments", "payments_landing", "payments_landing_merged", "payments_merge_chart",
-                                    "payments_quarantine", payments_index="payments_index@scan"),
+                                    "payments_quarantine", "payments_index"),
         ]
     )

@@ -14,6 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cripto_platform.pipelines.recommendation import model
+from cripto_platform.profiling.sources import ParquetSource
 from cripto_platform.pipelines.recommendation.params import (
     MatrixParams,
     VectorParams,
@@ -36,8 +37,14 @@ NULL_PAID_AT = "null payment_at"
 # ------------------------------------------------------------------ inputs
 
 
-def select_payments_window(payments: pd.DataFrame, params: WindowParams) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Payments with ``payment_at`` in ``[since, newest payment]`` and that window; an empty one fails naming the dataset."""
+def select_payments_window(
+    payments: pd.DataFrame | ParquetSource, params: WindowParams
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Payments with ``payment_at`` in ``[since, newest payment]`` and that window; an empty one fails naming the dataset.
+
+    ``payments_index`` loads lazily (a ``ParquetSource``): it is read here."""
+    if isinstance(payments, ParquetSource):
+        payments = payments.to_pandas()
     missing = [column for column in REQUIRED_COLUMNS if column not in payments.columns]
     if missing:
         raise ValueError(f"dataset '{SOURCE_DATASET}' lacks columns {missing}; expected {REQUIRED_COLUMNS}")

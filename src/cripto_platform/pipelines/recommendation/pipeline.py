@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=nodes.select_payments_window,
-                inputs=["payments_index@pandas", "params:recommendation.window"],
+                inputs=["payments_index", "params:recommendation.window"],
                 outputs=["recommendation_payments_window", "recommendation_window"],
                 name="select_payments_window",
             ),
