@@ -176,13 +176,13 @@ def test_chart_datasets_are_plotly(viz_api):
             "recommendation_evaluation_chart", "profiling_summary_chart"} <= charts
 
 
-def test_the_lake_tables_and_the_payments_index_preview_in_kedro_viz(viz_server, viz_api):
+def test_the_deliverables_read_back_by_the_checks_still_preview_in_kedro_viz(viz_server, viz_api):
     """They are read back inside their pipeline lazily, not through a transcoded twin: kedro-viz 12.5 gives a
     transcoded dataset's panel no preview."""
     from cripto_platform.pipelines.ingestion.pipeline import LAKE_TABLES
 
     ids = {node["name"]: node["id"] for node in viz_api["nodes"] if node["type"] == "data"}
-    for name in (*LAKE_TABLES, "payments_index"):
+    for name in (*LAKE_TABLES, "payments_index", "client_recommendations_table"):
         meta = _get(f"{viz_server}/api/nodes/{ids[name]}")
         assert "original_type" not in meta, f"{name} is transcoded: no preview in kedro-viz"
         assert meta.get("preview_type") == "TablePreview", (name, sorted(meta))

@@ -10,6 +10,7 @@ from kedro_datasets._typing import TablePreview
 from psycopg2 import sql
 
 from cripto_platform.datasets._preview import query_preview, warehouse_table_preview
+from cripto_platform.profiling.sources import WarehouseSource
 from cripto_platform.warehouse import copy_dataframe, create_table_for, get_engine, load_sql, transaction
 from cripto_platform.warehouse.loading import with_identifiers
 
@@ -103,6 +104,9 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
     the same transaction, so a view is never out of step with the table (with ``replace`` the table
     is dropped with its views, which these files create again).
 
+    ``lazy``: ``load()`` returns a ``WarehouseSource`` (a reference; ``to_pandas()`` reads the table), for a
+    node that only counts or queries it in PostgreSQL.
+
     Example::
 
         reservation_clusters:
@@ -120,6 +124,7 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
         write_mode: WriteMode = "replace",
         run_column: str = "run_id",
         views: list[str] | None = None,
+        lazy: bool = False,
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
@@ -131,10 +136,13 @@ class WarehouseTableDataset(WarehouseDatasetMixin, AbstractDataset[pd.DataFrame,
         self._write_mode = write_mode
         self._run_column = run_column
         self._views = list(views or [])
+        self._lazy = lazy
         self.metadata = metadata
         self._init_connection(credentials)
 
-    def load(self) -> pd.DataFrame:
+    def load(self) -> pd.DataFrame | WarehouseSource:
+        if self._lazy:
+            return WarehouseSource(name=self._table, table=self._table, url=self.warehouse_url_config)
         with self.engine.connect() as connection:
             return pd.read_sql_table(self._table, connection)
 

@@ -32,15 +32,23 @@ class WarehouseSchemaDataset(WarehouseDatasetMixin, AbstractDataset[dict, dict])
         *,
         ddl_file: str,
         tables: list[str],
+        lazy: bool = False,
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._ddl_file = ddl_file
         self._tables = list(tables)
+        self._lazy = lazy
         self.metadata = metadata
         self._init_connection(credentials)
 
-    def load(self) -> dict[str, pd.DataFrame]:
+    def load(self) -> dict[str, Any]:
+        """``{table: frame}``; with ``lazy``, ``{table: WarehouseSource}`` (references: ``to_pandas()`` reads one)."""
+        if self._lazy:
+            from cripto_platform.profiling.sources import WarehouseSource
+
+            return {table: WarehouseSource(name=table, table=table, url=self.warehouse_url_config)
+                    for table in self._tables}
         with self.engine.connect() as connection:
             return {table: pd.read_sql_table(table, connection) for table in self._tables}
 

@@ -75,3 +75,12 @@ class WarehouseSource:
     @property
     def location(self) -> str:
         return f"{self.schema}.{self.table}" if self.schema else self.table
+
+    def to_pandas(self) -> Any:
+        """The whole table as a pandas DataFrame."""
+        import pandas as pd
+
+        from cripto_platform.warehouse import get_engine
+
+        with get_engine(self.url).connect() as connection:
+            return pd.read_sql_table(self.table, connection, schema=self.schema)

@@ -256,8 +256,8 @@ def check_deliverables(rules: DeliverablesParams, run_version: str | None = None
 
 def check_deliverables_node(pipeline: str, *names: str, run_version: str | None = None, **views: str):
     """The ``check_deliverables`` node of ``pipeline``: rules from ``params:<pipeline>.deliverables``; each of
-    ``names`` is read under its own name, each ``views`` entry (``deliverable="dataset@view"``) through a cheaper
-    view of the same data (a warehouse table's ``@source``); ``run_version``, the dataset
+    ``names`` is read under its own name (big ones load lazily: a handle that reads no rows), each ``views`` entry
+    (``deliverable="dataset@view"``) through another view of the same data; ``run_version``, the dataset
     holding the lake version the run writes. Read every output of the pipeline that no later node of it reads, so
     the check runs last (and kedro-viz draws those outputs inside the pipeline's group)."""
     from kedro.pipeline import Node

@@ -34,7 +34,7 @@ def _lake_catalog(root: Path, version: str, params: dict) -> DataCatalog:
             path=str(root / "02_intermediate/crypto"), table="candles", partition_cols=["symbol", "month"], all_versions=True
         ),
         crypto_daily_features=LakeTableDataset(path=str(root / "04_feature/crypto"), table="daily_features", partition_cols=["symbol"]),
-        **{"sales_warehouse@pandas": MemoryDataset()},
+        sales_warehouse=MemoryDataset(),
         crypto_gaps_report=MemoryDataset(),
         sales_quarantine=MemoryDataset(),
         ingestion_version=MemoryDataset(version),
@@ -64,7 +64,7 @@ def test_an_explicit_older_sales_version_builds_warehouse_and_features_from_itse
 
     facts = LakeTableDataset(path=str(tmp_path / "03_primary/sales"), table="sales_fact", load_version="20240301").load()
     assert len(facts) == 2 * 40
-    warehouse = catalog.load("sales_warehouse@pandas")
+    warehouse = catalog.load("sales_warehouse")
     assert len(warehouse["sales_fact"]) == len(facts)
     assert warehouse["sales_fact"]["unidades"].sum() == facts["unidades"].sum()
     features = LakeTableDataset(path=str(tmp_path / "04_feature/sales"), table="monthly_features", load_version="20240301").load()

@@ -36,7 +36,7 @@ def memory_catalog(payments, companies, run_metadata, pipeline, **overrides) -> 
 
 @pytest.mark.filterwarnings("ignore::implicit.utils.ParameterWarning")
 def test_pipeline_runs_on_memory_datasets(payments, companies, run_metadata):
-    # check_deliverables counts the warehouse table (client_recommendations_table@source): integration tests
+    # check_deliverables probes the warehouse table (client_recommendations_table, lazy): integration tests
     pipeline = create_pipeline() - create_pipeline().only_nodes("check_deliverables")
     catalog = memory_catalog(payments, companies, run_metadata, pipeline)
     SequentialRunner().run(pipeline, catalog)
@@ -46,7 +46,7 @@ def test_pipeline_runs_on_memory_datasets(payments, companies, run_metadata):
     recommendations = catalog.load("client_recommendations")
     assert recommendations["external_client_id"].nunique() == payments["external_client_id"].nunique()
     assert (recommendations.groupby("external_client_id").size() == params("batch").top_n).all()
-    table = catalog.load("client_recommendations_table@pandas")
+    table = catalog.load("client_recommendations_table")
     assert (table["run_id"] == run_metadata["run_id"]).all() and len(table) == len(recommendations)
     report = catalog.load("recommendation_evaluation")
     json.dumps(report)
@@ -66,6 +66,6 @@ def test_nothing_is_produced_when_the_window_is_empty(payments, companies, run_m
                              window={"since": "2030-01-01T00:00:00Z"})
     with pytest.raises(ValueError, match="dataset 'payments_index' has no payments in the recommendation window"):
         SequentialRunner().run(pipeline, catalog)
-    for output in ("company_index", "client_recommendations", "client_recommendations_table@pandas",
+    for output in ("company_index", "client_recommendations", "client_recommendations_table",
                    "recommendation_evaluation", "company_vectors"):
         assert not catalog.exists(output), output

@@ -152,7 +152,7 @@ def _sales() -> Pipeline:
             Node(
                 func=sales_nodes.build_sales_warehouse,
                 inputs=[*tables, "ingestion_version"],
-                outputs="sales_warehouse@pandas",
+                outputs="sales_warehouse",
                 name="build_sales_warehouse",
             ),
             Node(
@@ -183,7 +183,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="record_lake_tables",
             ),
             check_deliverables_node("ingestion", *LAKE_TABLES, "crypto_gaps_report", *QUARANTINES,
-                                    "ingestion_lake_tables", run_version="ingestion_version",
-                                    sales_warehouse="sales_warehouse@sources"),
+                                    "ingestion_lake_tables", "sales_warehouse", run_version="ingestion_version"),
         ]
     )

@@ -100,7 +100,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=scoring.publish_client_recommendations,
                 inputs=["client_recommendations", "run_metadata"],
-                outputs="client_recommendations_table@pandas",
+                outputs="client_recommendations_table",
                 name="publish_client_recommendations",
             ),
             Node(
@@ -165,6 +165,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             check_deliverables_node("recommendation", "client_payment_metrics", "company_cooccurrence",
                                     "recommendation_quarantine", "recommendation_evaluation_chart",
-                                    client_recommendations_table="client_recommendations_table@source"),
+                                    "client_recommendations_table"),
         ]
     )
