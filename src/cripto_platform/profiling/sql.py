@@ -49,7 +49,7 @@ def table_columns(cursor, table: str) -> list[tuple[str, str]]:
 def table_exists(source: WarehouseSource) -> bool:
     from cripto_platform.datasets._preview import table_exists as exists  # one to_regclass check
 
-    return exists(source.url, source.table)
+    return exists(source.url, source.location)  # schema-qualified when the source names a schema
 
 
 def _value(name: str, data_type: str) -> sql.Composable:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,6 @@ from psycopg2 import sql
 from pydantic import BaseModel, ConfigDict, Field
 
 from cripto_platform.profiling.sources import ParquetSource, WarehouseSource
-from cripto_platform.profiling.sql import table_exists
 from cripto_platform.warehouse import transaction
 
 logger = logging.getLogger(__name__)
@@ -111,13 +109,13 @@ def _points(traces: list) -> int:
 def _warehouse_rows(source: WarehouseSource, exact: bool = True) -> int | None:
     """``count(*)``; not ``exact``: 1 if the table has a row, else 0 (one row read, not the table: a table that
     keeps every run's rows grows with the runs, and "holds data" needs no count)."""
-    # table_exists checks ``table`` by name: a qualified source is checked by its qualified name.
-    if not table_exists(replace(source, table=source.location) if source.schema else source):
-        return None
     table = sql.Identifier(source.schema, source.table) if source.schema else sql.Identifier(source.table)
     query = "SELECT count(*) FROM {}" if exact else "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT 1) AS probe"
-    with transaction(source.url, f"counting the rows of '{source.location}'") as cursor:
+    with transaction(source.url, f"counting the rows of '{source.location}'") as cursor:  # one transaction
         cursor.execute("SET TRANSACTION READ ONLY")
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (source.location,))
+        if not cursor.fetchone()[0]:
+            return None
         cursor.execute(sql.SQL(query).format(table))
         return int(cursor.fetchone()[0])
 
@@ -210,7 +208,7 @@ def check_deliverables(rules: DeliverablesParams, run_version: str | None = None
     if not isinstance(rules, DeliverablesParams):
         rules = DeliverablesParams.model_validate(rules)
     kept_names = [name for kept in rules.quarantine_of.values() for name in _kept(kept)]
-    named = [*rules.required, *rules.quarantine_of, *kept_names]
+    named = {*rules.required, *rules.quarantine_of, *kept_names}
     unknown = sorted({name for name in named if name not in deliverables})
     if unknown:
         raise ValueError(f"deliverables rules name {unknown}, which check_deliverables does not take; "
@@ -219,9 +217,13 @@ def check_deliverables(rules: DeliverablesParams, run_version: str | None = None
         deliverables = {name: value.at_version(str(run_version)) if isinstance(value, ParquetSource) else value
                         for name, value in deliverables.items()}
 
-    # Exact sizes only where a share needs them; a warehouse table that must only hold data is probed for a row.
+    # Only what a rule names is measured: the other inputs are read so the check runs after their writers (and
+    # loading them already fails if one was not written), measuring them again would be work for nothing (the
+    # ingestion record would recount every lake table). Exact sizes only where a share needs them; a warehouse
+    # table that must only hold data is probed for a row.
     shared = {*rules.quarantine_of, *kept_names}
-    measured = {name: _measure(name, value, exact=name in shared) for name, value in deliverables.items()}
+    measured = {name: _measure(name, value, exact=name in shared)
+                for name, value in deliverables.items() if name in named}
     failures = []
     for name in rules.required:
         for part, (size, unit) in measured[name].items():
@@ -249,9 +251,11 @@ def check_deliverables(rules: DeliverablesParams, run_version: str | None = None
     logger.info("%d deliverable%s checked: %d required hold data%s", len(deliverables),
                 "" if len(deliverables) == 1 else "s", len(rules.required),
                 f", highest quarantine share {top[0]:.1%} ({top[1]})" if top else "")
-    logger.debug("deliverable sizes: %s", ", ".join(
+    unmeasured = sorted(set(deliverables) - set(measured))
+    logger.debug("deliverable sizes: %s%s", ", ".join(
         f"{part} {'not written' if size is None else ('>=' if unit == _SOME_ROWS else '') + str(size)}"
-        for found in measured.values() for part, (size, unit) in found.items()))
+        for found in measured.values() for part, (size, unit) in found.items()),
+        f"; read, no rule: {', '.join(unmeasured)}" if unmeasured else "")
 
 
 def check_deliverables_node(pipeline: str, *names: str, run_version: str | None = None, **views: str):
