@@ -19,13 +19,13 @@ def lake(tmp_path):
 def test_the_scan_reads_the_newest_version_or_the_one_asked_for_without_reading_rows(lake):
     newest = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans").load()
     assert (newest.exists, newest.version, newest.dataset().count_rows()) == (True, "20240401", 5)
-    backfill = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans", load_version=20240301).load()
+    backfill = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans").load().at_version(20240301)
     assert (backfill.version, backfill.dataset().count_rows()) == ("20240301", 3)
 
 
 def test_a_version_not_written_is_reported_not_written_not_raised(lake):
     """A backfill of a source that wrote nothing for its version (disabled, or failed earlier): the check names it."""
-    missing = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans", load_version="20240201").load()
+    missing = LakeScanDataset(name="kaggle_credit_risk", path=str(lake), table="loans").load().at_version("20240201")
     assert (missing.exists, missing.version) == (False, "20240201")
     with pytest.raises(DeliverableCheckError, match="kaggle_credit_risk: not written"):
         check_deliverables({"required": ["kaggle_credit_risk"], "quarantine_of": {}, "max_quarantine_share": 0.5},

@@ -28,18 +28,20 @@ class AtomicParquetDataset(ParquetDataset):
           lazy: true
     """
 
-    def __init__(self, *, filepath: str, lazy: bool = False, **kwargs) -> None:
-        super().__init__(filepath=filepath, **kwargs)
+    def __init__(self, *, lazy: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
         self._lazy = lazy
-        self._lazy_path = filepath
-        self._lazy_fs_args = dict(kwargs.get("fs_args") or {})
 
     def load(self):
         if not self._lazy:
             return super().load()
         from cripto_platform.profiling.parquet import parquet_source
 
-        return parquet_source(self._lazy_path, name=Path(self._lazy_path).stem, **self._lazy_fs_args)
+        # the file pandas would read (the versioned one when versioned), with the same filesystem options
+        path = str(self._get_load_path())
+        if self._protocol != "file":
+            path = f"{self._protocol}://{path}"
+        return parquet_source(path, name=Path(path).stem, **(self._storage_options if self._protocol != "file" else {}))
 
     def save(self, data: pd.DataFrame) -> None:
         save_path = get_filepath_str(self._get_save_path(), self._protocol)

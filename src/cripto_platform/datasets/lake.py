@@ -284,9 +284,12 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
         versions = self.versions()
         if self._all_versions:
             return {version: (lambda version=version: self._load_version_frame(version)) for version in versions}
-        if self._lazy:
-            return self.scan()
         version = self._load_version or (versions[-1] if versions else None)
+        if self._lazy:  # the versions listed above, not a second listing
+            from cripto_platform.datasets.lake_scan import lake_source
+
+            return lake_source(self._path, self._table, version if version in versions else None, name=self._table,
+                               fs_args=self._fs_args)
         if version is None or version not in versions:
             if self._missing_ok and self._load_version is None:
                 return pd.DataFrame()
@@ -295,13 +298,6 @@ class LakeTableDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
                 f"(available: {versions or 'none'})"
             )
         return self._load_version_frame(version)
-
-    def scan(self) -> Any:
-        """The newest version (or ``load_version``) as a ``ParquetSource``: its files listed, no row read."""
-        from cripto_platform.datasets.lake_scan import LakeScanDataset
-
-        return LakeScanDataset(name=self._table, path=self._path, table=self._table, load_version=self._load_version,
-                               fs_args=self._fs_args).load()
 
     def _load_version_frame(self, version: str) -> pd.DataFrame:
         dataset = ds.dataset(

@@ -13,11 +13,24 @@ from cripto_platform.profiling.parquet import parquet_source
 from cripto_platform.profiling.sources import ParquetSource
 
 
+def lake_source(root: str, table: str, version: str | None, *, name: str,
+                fs_args: dict[str, Any] | None = None) -> ParquetSource:
+    """The files of ``{root}/{version}/{table}/`` as a ``ParquetSource`` that knows where the table's other versions
+    are (``at_version``); ``exists=False`` when that version (or any) was not written."""
+    root = root.rstrip("/")
+    fs_args = fs_args or {}
+    if version is None:
+        source = ParquetSource(name=name, location=root, version=None, exists=False)
+    else:
+        source = parquet_source(f"{root}/{version}/{table}", name=name, version=str(version), **fs_args)
+    return replace(source, lake_root=root, lake_table=table, lake_fs_args=tuple(sorted(fs_args.items())))
+
+
 class LakeScanDataset(AbstractDataset[None, ParquetSource]):
-    """Read-only: the files of ``{path}/{version}/{table}/`` (newest version, or ``load_version``).
+    """Read-only: the files of ``{path}/{version}/{table}/``, newest version.
 
     ``load()`` lists the parquet files and returns a ``ParquetSource`` for a profiler to scan a batch
-    at a time; a table with no version yet, or not the ``load_version`` asked for, loads as a source with
+    at a time (``at_version`` for another version); a table with no version yet loads as a source with
     ``exists=False`` (a check then reports it not written, a profile missing). ``name`` is the
     catalog dataset the files belong to (its quality rules are looked up under that name).
 
@@ -36,30 +49,20 @@ class LakeScanDataset(AbstractDataset[None, ParquetSource]):
         name: str,
         path: str,
         table: str,
-        load_version: str | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._name = name
         self._fs_args = fs_args or {}
-        self._lake = LakeTableDataset(path=path, table=table, load_version=load_version, fs_args=fs_args)
+        self._lake = LakeTableDataset(path=path, table=table, fs_args=fs_args)
         self._path = path
         self._table = table
-        self._load_version = str(load_version) if load_version else None
         self.metadata = metadata
 
     def load(self) -> ParquetSource:
         versions = self._lake.versions()
-        version = self._load_version or (versions[-1] if versions else None)
-        root = self._path.rstrip("/")
-        location = f"{root}/{version}/{self._table}" if version else self._path
-        if version is None or version not in versions:  # nothing written (of that version): the reader says so
-            source = ParquetSource(name=self._name, location=location, version=version, exists=False)
-        else:
-            source = parquet_source(location, name=self._name, version=version, **self._fs_args)
-        # so a node that knows the run's version can look at that one instead (ParquetSource.at_version)
-        return replace(source, lake_root=root, lake_table=self._table,
-                       lake_fs_args=tuple(sorted(self._fs_args.items())))
+        return lake_source(self._path, self._table, versions[-1] if versions else None, name=self._name,
+                           fs_args=self._fs_args)
 
     def save(self, data: None) -> None:
         raise DatasetError(f"'{self._name}' scan is read-only: the table is written by its own dataset")
@@ -68,7 +71,7 @@ class LakeScanDataset(AbstractDataset[None, ParquetSource]):
         return bool(self._lake.versions())
 
     def _describe(self) -> dict[str, Any]:
-        return {"name": self._name, "path": self._path, "table": self._table, "load_version": self._load_version}
+        return {"name": self._name, "path": self._path, "table": self._table}
 
     def preview(self, nrows: int = 20) -> TablePreview:
         """The scanned table's first ``nrows`` rows for kedro-viz (as ``LakeTableDataset.preview``)."""

@@ -53,13 +53,9 @@ class ParquetSource:
         not a lake table's, or already at ``version``, as it is."""
         if self.lake_root is None or self.lake_table is None or self.version == str(version):
             return self
-        from dataclasses import replace
+        from cripto_platform.datasets.lake_scan import lake_source
 
-        from cripto_platform.profiling.parquet import parquet_source
-
-        source = parquet_source(f"{self.lake_root}/{version}/{self.lake_table}", name=self.name, version=str(version),
-                                **dict(self.lake_fs_args))
-        return replace(source, lake_root=self.lake_root, lake_table=self.lake_table, lake_fs_args=self.lake_fs_args)
+        return lake_source(self.lake_root, self.lake_table, str(version), name=self.name, fs_args=dict(self.lake_fs_args))
 
 
 @dataclass(frozen=True)
