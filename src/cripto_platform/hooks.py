@@ -380,7 +380,8 @@ class RunSummaryHooks:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
-        rows = _rows(data) or 0
+        counted = _rows(data)
+        rows = counted or 0
         figures: dict[str, Any] = {"rows": rows, "count": rows}
         if dataset_name == "crypto_gaps_report" and rows and "missing_candles" in data:
             figures["count"] = int(data["missing_candles"].sum())
@@ -388,7 +389,7 @@ class RunSummaryHooks:
             # short reasons (line-based quarantines give free text)
             detail = data["quarantine_reason"].astype(str).value_counts().head(4).to_dict()
             figures["detail"] = {str(k): int(v) for k, v in detail.items()}
-        if isinstance(data, dict) and _rows(data) is not None:
+        if isinstance(data, dict) and counted is not None:
             figures["tables"] = [str(table) for table in data]  # a schema of tables saved together
         self._observed("saved", dataset_name, node, **figures)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pandas as pd
 import psycopg2
 from kedro.io import AbstractDataset, DatasetError
 from psycopg2 import sql
 
 from cripto_platform.datasets.warehouse import WarehouseDatasetMixin
+from cripto_platform.run_metadata import utc_timestamp
 from cripto_platform.warehouse import load_statement, transaction
 from cripto_platform.warehouse.watermarks import advance_watermark, ensure_watermark_table
 
@@ -71,7 +71,7 @@ class EtlWatermarkDataset(WarehouseDatasetMixin, AbstractDataset[dict, dict]):
                 (self._name,),
             )
             row = cursor.fetchone()
-        last = pd.Timestamp(row[0]).tz_convert("UTC").isoformat() if row else None
+        last = utc_timestamp(row[0]).isoformat() if row else None
         return {"name": self._name, "table": self._table, "last_update": last, "run_id": row[1] if row else None}
 
     def save(self, data: dict) -> None:
@@ -79,7 +79,7 @@ class EtlWatermarkDataset(WarehouseDatasetMixin, AbstractDataset[dict, dict]):
             raise DatasetError(f"watermark '{self._table}.{self._name}': 'last_update' is required")
         with transaction(self.warehouse_url_config) as cursor:
             ensure_watermark_table(cursor, self._table)
-            advance_watermark(cursor, self._table, self._name, pd.Timestamp(data["last_update"]).to_pydatetime(),
+            advance_watermark(cursor, self._table, self._name, utc_timestamp(data["last_update"]).to_pydatetime(),
                               data.get("run_id"))
 
     def confirm(self) -> None:
@@ -100,7 +100,7 @@ class EtlWatermarkDataset(WarehouseDatasetMixin, AbstractDataset[dict, dict]):
                 return
             moved = advance_watermark(cursor, self._table, self._name, row[0], row[1])
         logger.info("watermark '%s' %s %s", self._name, "confirmed at" if moved else "already at or past",
-                    pd.Timestamp(row[0]).tz_convert("UTC").isoformat())
+                    utc_timestamp(row[0]).isoformat())
 
     def _describe(self) -> dict[str, Any]:
         return {"table": self._table, "name": self._name, "confirm_sql": self._confirm_sql}

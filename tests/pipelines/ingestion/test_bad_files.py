@@ -38,7 +38,7 @@ def test_a_truncated_citesum_file_names_the_file_and_line():
     lines = files["train.json"].splitlines()
     files["train.json"] = b"\n".join(lines[:3]) + b"\n" + lines[3][: len(lines[3]) // 2]  # cut in the 4th record
     with pytest.raises(ValueError, match=r"citesum/20240105/train.json: line 4 is not valid JSON"):
-        kaggle_nodes.citesum_tables(_raw(files, "citesum/" + V), V, CITESUM)
+        kaggle_nodes.process_citesum(_raw(files, "citesum/" + V), V, CITESUM)
 
 
 def test_citesum_records_without_a_paper_id_are_quarantined_by_file_and_line():
@@ -48,7 +48,7 @@ def test_citesum_records_without_a_paper_id_are_quarantined_by_file_and_line():
     no_key = {k: v for k, v in json.loads(lines[4]).items() if k != "paper_id"}
     lines[1], lines[4] = json.dumps(null_key).encode(), json.dumps(no_key).encode()
     files["train.json"] = b"\n".join(lines) + b"\n"
-    papers, summaries, _, quarantine = kaggle_nodes.citesum_tables(_raw(files, "citesum/" + V), V, CITESUM)
+    papers, summaries, _, quarantine = kaggle_nodes.process_citesum(_raw(files, "citesum/" + V), V, CITESUM)
     missing = quarantine[quarantine["reason"].str.contains("paper_id")]
     assert missing[["dataset", "line_number"]].values.tolist() == [["citesum/20240105/train.json", 2], ["citesum/20240105/train.json", 5]]
     assert len(papers[V]) == 30 - 2 and papers[V]["paper_id"].notna().all()
@@ -163,7 +163,7 @@ def test_citesum_values_that_do_not_parse_are_quarantined_not_nulled():
     for index, record in bad.items():
         lines[index] = json.dumps(record).encode()
     files["train.json"] = b"\n".join(lines) + b"\n"
-    papers, _, _, quarantine = kaggle_nodes.citesum_tables(_raw(files, "citesum/" + V), V, CITESUM)
+    papers, _, _, quarantine = kaggle_nodes.process_citesum(_raw(files, "citesum/" + V), V, CITESUM)
     assert quarantine[["dataset", "line_number"]].values.tolist() == [
         ["citesum/20240105/train.json", index + 1] for index in sorted(bad)
     ]

@@ -81,7 +81,7 @@ def test_daily_features_match_a_hand_computed_example():
         }
     )
     params = {"volatility_windows": [2], "moving_average_windows": [2], "volume_zscore_window": 3, "min_observations_fraction": 1.0}
-    gold = crypto_nodes.daily_features(silver, params, "20240105")["20240105"]
+    gold = crypto_nodes.build_crypto_daily_features(silver, params, "20240105")["20240105"]
     assert gold["return_1d"].round(10).tolist()[1:] == [0.1, -0.1, 0.1]
     assert math.isnan(gold["return_1d"].iloc[0])
     assert gold["log_return_1d"].iloc[1] == pytest.approx(math.log(1.1))
@@ -98,7 +98,7 @@ def test_returns_do_not_span_a_gap():
         {"symbol": "ETHUSDT", "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-04"]), "close": [10.0, 11.0, 12.0], "volume": 1.0}
     )
     params = {"volatility_windows": [2], "moving_average_windows": [2], "volume_zscore_window": 2, "min_observations_fraction": 1.0}
-    gold = crypto_nodes.daily_features(silver, params, "20240105")["20240105"]
+    gold = crypto_nodes.build_crypto_daily_features(silver, params, "20240105")["20240105"]
     assert len(gold) == 3  # no rows invented for the missing day
     assert math.isnan(gold["return_1d"].iloc[2])  # 2024-01-04 has no previous-day close
     assert math.isnan(gold["target_next_return_1d"].iloc[1])

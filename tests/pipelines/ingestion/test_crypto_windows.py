@@ -23,7 +23,7 @@ def _silver(days: int, missing: list[int]) -> pd.DataFrame:
 
 def test_one_missing_candle_does_not_null_the_following_windows():
     assert FEATURES["volatility_windows"] == [7, 30] and FEATURES["min_observations_fraction"] == 0.7
-    gold = crypto_nodes.daily_features(_silver(90, missing=[40]), FEATURES, "20240401")["20240401"]
+    gold = crypto_nodes.build_crypto_daily_features(_silver(90, missing=[40]), FEATURES, "20240401")["20240401"]
     day = (pd.to_datetime(gold["date"]) - pd.Timestamp("2024-01-01")).dt.days
     after_first_month = gold[day >= 30]
     for column in ("volatility_7d", "ma_7d", "close_to_ma_7d", "volatility_30d", "ma_30d", "close_to_ma_30d", "volume_zscore_30d"):
@@ -39,7 +39,7 @@ def test_one_missing_candle_does_not_null_the_following_windows():
 
 
 def test_windows_with_too_few_candles_stay_null():
-    gold = crypto_nodes.daily_features(_silver(20, missing=[10, 11, 12]), FEATURES, "20240201")["20240201"]
+    gold = crypto_nodes.build_crypto_daily_features(_silver(20, missing=[10, 11, 12]), FEATURES, "20240201")["20240201"]
     day = (pd.to_datetime(gold["date"]) - pd.Timestamp("2024-01-01")).dt.days
     row = gold.set_index(day).loc[13]  # days 7..13 hold 4 candles: fewer than ceil(0.7 x 7) = 5
     assert row["n_candles_7d"] == 4 and math.isnan(row["ma_7d"])

@@ -130,7 +130,7 @@ def test_citesum_becomes_related_tables(kaggle_params):
     duplicate = files["train.json"].splitlines()[0] + b"\n"
     files["test.json"] = files["test.json"] + duplicate
     raw = {f"citesum/20240105/{name}": (lambda data=data: data) for name, data in files.items()}
-    papers, summaries, categories, quarantine = kaggle_nodes.citesum_tables(raw, "20240105", spec)
+    papers, summaries, categories, quarantine = kaggle_nodes.process_citesum(raw, "20240105", spec)
     papers, summaries, categories = papers["20240105"], summaries["20240105"], categories["20240105"]
     assert papers["paper_id"].is_unique and len(papers) == 200
     assert len(quarantine) == 1 and "duplicate paper_id" in quarantine["reason"].item()

@@ -69,7 +69,7 @@ def test_monthly_features_hand_example():
     )
     points = pd.DataFrame({"id_punto_venta": ["PV1"], "id_zona": ["Z1"], "tipo": ["tienda"]})
     products = pd.DataFrame({"id_producto": ["P1"], "categoria": ["tamal"], "precio_lista": [10.0]})
-    features = sales_nodes.monthly_sales_features(sales, points, products, "20240501")["20240501"]
+    features = sales_nodes.build_monthly_sales_features(sales, points, products, "20240501")["20240501"]
     assert [str(m) for m in features["mes"]] == ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]
     assert features["unidades"].tolist() == [5, 4, 0, 2]  # March has no sales: zero, not missing
     assert features["n_ventas"].tolist() == [2, 1, 0, 2]

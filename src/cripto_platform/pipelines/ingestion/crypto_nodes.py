@@ -197,7 +197,7 @@ def _rolling(frame: pd.DataFrame, column: str, window: int):
     return rolling, rolling.count().to_numpy().astype("int64")
 
 
-def daily_features(
+def build_crypto_daily_features(
     silver: pd.DataFrame | dict[str, pd.DataFrame], params: dict[str, Any], version: str
 ) -> dict[str, pd.DataFrame]:
     """Gold: per symbol and observed day, returns, rolling volatility, moving averages, volume z-score, target.
@@ -254,10 +254,3 @@ def store_crypto_silver(silver: dict[str, pd.DataFrame]) -> dict[str, pd.DataFra
     """This run's silver ``{version: frame}`` unchanged, for the lake: the write is a node of its own because the
     gaps and gold nodes read the run's silver in memory (``crypto_candles_silver_run``), not the lake."""
     return silver
-
-
-def build_crypto_daily_features(
-    silver: pd.DataFrame | dict[str, pd.DataFrame], params: dict[str, Any], version: str
-) -> dict[str, pd.DataFrame]:
-    """``daily_features`` of this run's silver, ``{version: frame}`` for the lake."""
-    return daily_features(silver, params, version)

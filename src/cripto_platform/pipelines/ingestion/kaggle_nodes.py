@@ -172,7 +172,7 @@ def _json_quarantine(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     )
 
 
-def citesum_tables(
+def process_citesum(
     raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.DataFrame]:
     """CiteSum JSON lines as related tables: papers (key ``paper_id``), summaries and paper_categories.
@@ -259,8 +259,3 @@ def citesum_tables(
 
 
 CITESUM_TABLES = ("kaggle_citesum_papers", "kaggle_citesum_summaries", "kaggle_citesum_paper_categories")
-
-
-def process_citesum(raw: dict[str, Callable[[], bytes]], version: str, spec: dict[str, Any]) -> tuple[Any, ...]:
-    """``citesum_tables``: papers, summaries, paper_categories (``CITESUM_TABLES``), then the quarantine."""
-    return citesum_tables(raw, version, spec)

@@ -304,7 +304,7 @@ def build_sales_warehouse(
     return {table: frames[table][columns].reset_index(drop=True) for table, columns in WAREHOUSE_COLUMNS.items()}
 
 
-def monthly_sales_features(
+def build_monthly_sales_features(
     sales: pd.DataFrame, points: pd.DataFrame, products: pd.DataFrame, version: str
 ) -> dict[str, pd.DataFrame]:
     """Per product, point of sale and month: units, revenue, price, lags, 3-month mean, next-month target."""
@@ -346,10 +346,3 @@ def store_sales_tables(
     """This run's four ``{version: frame}`` tables unchanged, for the lake: the write is a node of its own because
     the warehouse and the features read the run's frames in memory (``sales_*_run``), not the lake."""
     return zones, products, points, sales
-
-
-def build_monthly_sales_features(
-    sales: pd.DataFrame, points: pd.DataFrame, products: pd.DataFrame, version: str
-) -> dict[str, pd.DataFrame]:
-    """``monthly_sales_features`` of this run's tables, ``{version: frame}`` for the lake."""
-    return monthly_sales_features(sales, points, products, version)
