@@ -57,6 +57,12 @@ def kedro_project(tmp_path, monkeypatch, warehouse_url):
     return tmp_path
 
 
+def without_check(pipeline, *also: str):
+    """``pipeline`` without its ``check_deliverables`` (and the nodes named in ``also``): for in-memory runs of
+    part of a pipeline, whose checks read persisted outputs (and would clash by name outside namespaces)."""
+    return pipeline - pipeline.only_nodes("check_deliverables", *also)
+
+
 def run_kedro(project_path, pipeline: str, params: dict | None = None, env: str | None = None, **run_args):
     """Run one pipeline in a fresh KedroSession, as ``kedro run --pipeline`` would."""
     from kedro.framework.session import KedroSession

@@ -39,8 +39,7 @@ def test_warehouse_profiles_follow_their_writers_in_default():
     from cripto_platform.pipelines.clustering.pipeline import create_pipeline as clustering
     from cripto_platform.pipelines.payments.pipeline import create_pipeline as payments
 
-    def without_check(pipeline: Pipeline) -> Pipeline:  # each pipeline's check_deliverables, one name outside namespaces
-        return pipeline - pipeline.only_nodes("check_deliverables")
+    from tests.conftest import without_check
 
     default = Pipeline([without_check(payments()), without_check(clustering()), without_check(create_pipeline())])
 

@@ -62,6 +62,20 @@ def test_empty_window_fails_naming_the_dataset_and_the_window(payments):
         nodes.select_payments_window(payments.iloc[:0], params("window"))
 
 
+def test_the_lazily_loaded_index_is_read_and_a_missing_one_is_named(payments, tmp_path):
+    """payments_index loads as a handle (lazy): the window node reads it; before the payments pipeline has written
+    it, the error says so rather than that the (empty) frame lacks columns."""
+    from cripto_platform.datasets.atomic_parquet import AtomicParquetDataset
+
+    index = AtomicParquetDataset(filepath=str(tmp_path / "payments_index.parquet"), lazy=True)
+    with pytest.raises(ValueError, match=r"dataset 'payments_index' is not written yet .*--pipeline payments"):
+        nodes.select_payments_window(index.load(), params("window"))
+    AtomicParquetDataset(filepath=str(tmp_path / "payments_index.parquet")).save(payments)
+    window, _ = nodes.select_payments_window(index.load(), params("window"))
+    expected, _ = nodes.select_payments_window(payments, params("window"))
+    pd.testing.assert_frame_equal(window.reset_index(drop=True), expected.reset_index(drop=True))
+
+
 def test_unknown_companies_and_null_clients_are_quarantined_and_counted(payments, companies, caplog):
     window, bounds = nodes.select_payments_window(payments, params("window"))
     window = window.copy()

@@ -11,6 +11,7 @@ from kedro.runner import SequentialRunner
 from cripto_platform.pipelines.recommendation import create_pipeline
 from cripto_platform.pipelines.recommendation.params import BLOCKS
 from cripto_platform.recommender import CompanyIndex
+from tests.conftest import without_check
 from tests.pipelines.recommendation.conftest import params
 
 
@@ -37,7 +38,7 @@ def memory_catalog(payments, companies, run_metadata, pipeline, **overrides) -> 
 @pytest.mark.filterwarnings("ignore::implicit.utils.ParameterWarning")
 def test_pipeline_runs_on_memory_datasets(payments, companies, run_metadata):
     # check_deliverables probes the warehouse table (client_recommendations_table, lazy): integration tests
-    pipeline = create_pipeline() - create_pipeline().only_nodes("check_deliverables")
+    pipeline = without_check(create_pipeline())
     catalog = memory_catalog(payments, companies, run_metadata, pipeline)
     SequentialRunner().run(pipeline, catalog)
 

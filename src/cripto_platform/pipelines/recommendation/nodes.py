@@ -44,6 +44,9 @@ def select_payments_window(
 
     ``payments_index`` loads lazily (a ``ParquetSource``): it is read here."""
     if isinstance(payments, ParquetSource):
+        if not payments.exists:
+            raise ValueError(f"dataset '{SOURCE_DATASET}' is not written yet ({payments.location}): "
+                             "run `kedro run --pipeline payments` first")
         payments = payments.to_pandas()
     missing = [column for column in REQUIRED_COLUMNS if column not in payments.columns]
     if missing:
