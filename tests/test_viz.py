@@ -182,7 +182,8 @@ def test_the_deliverables_read_back_by_the_checks_still_preview_in_kedro_viz(viz
     from cripto_platform.pipelines.ingestion.pipeline import LAKE_TABLES
 
     ids = {node["name"]: node["id"] for node in viz_api["nodes"] if node["type"] == "data"}
-    for name in (*LAKE_TABLES, "payments_index", "client_recommendations_table"):
+    for name in (*LAKE_TABLES, "payments_index", "client_recommendations_table", "client_payment_metrics",
+                 "company_cooccurrence"):
         meta = _get(f"{viz_server}/api/nodes/{ids[name]}")
         assert "original_type" not in meta, f"{name} is transcoded: no preview in kedro-viz"
         assert meta.get("preview_type") == "TablePreview", (name, sorted(meta))

@@ -177,3 +177,18 @@ def test_index_on_s3_failing_mid_write_keeps_the_previous_object(tmp_path, s3_bu
     monkeypatch.setattr(pd.DataFrame, "to_parquet", real_to_parquet)
 
     pd.testing.assert_frame_equal(DataCatalog.from_config(config).load("payments_index"), previous)
+
+
+def test_a_lazy_versioned_file_loads_the_version_pandas_would(tmp_path):
+    """client_payment_metrics and company_cooccurrence are versioned and lazy: the handle is the newest version's
+    file (what pandas would read), counted from its footer."""
+    from kedro.io import Version
+
+    from cripto_platform.datasets.atomic_parquet import AtomicParquetDataset
+
+    path = str(tmp_path / "metrics.parquet")
+    AtomicParquetDataset(filepath=path, version=Version(None, "2026-11-26T10.00.00.000Z")).save(_frame(3))
+    AtomicParquetDataset(filepath=path, version=Version(None, "2026-11-27T10.00.00.000Z")).save(_frame(5))
+    handle = AtomicParquetDataset(filepath=path, version=Version(None, None), lazy=True).load()
+    assert handle.exists and handle.dataset().count_rows() == 5
+    assert "2026-11-27T10.00.00.000Z" in handle.location
